@@ -1,0 +1,39 @@
+/* cli.h - shared helpers of the btt subcommands (internal to the CLI). */
+#ifndef BTT_CLI_H
+#define BTT_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "btt/error.h"
+
+/* Exit codes: 0 success, 1 the checked thing is not as it should be (verify found bad data),
+ * 2 bad input or another error. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_ERROR = 2 };
+
+int cmd_create(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+/* Prints "btt <cmd>: <message>" on stderr and returns CLI_ERROR. */
+int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_btt_error(const char *cmd, const btt_error *err);
+/* Prints a usage hint for a bad option and returns CLI_ERROR. */
+int cli_usage_error(const char *cmd);
+
+/* "1.5 MiB" style. Writes into buf (at least 32 bytes) and returns it. */
+const char *cli_human_size(uint64_t bytes, char *buf);
+
+/* A progress line on a terminal (rewritten in place), or nothing when stderr is not one. */
+typedef struct cli_progress {
+    const char *what;
+    bool tty;
+    uint64_t start_ns, last_ns;
+} cli_progress;
+void cli_progress_init(cli_progress *p, const char *what);
+void cli_progress_update(void *p, uint32_t done, uint32_t total);
+void cli_progress_end(cli_progress *p);
+
+uint64_t cli_now_ns(void);
+
+#endif
