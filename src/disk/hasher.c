@@ -12,6 +12,13 @@
 #define CHUNK (256u << 10)    /* read size: fits the L2 cache */
 #define MIN_JOB_BYTES (1u << 20)
 
+/* Page-aligned: the kernel's copy into an unaligned buffer is several times slower. */
+static uint8_t *chunk_alloc(void)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 4096, CHUNK) == 0 ? p : NULL;
+}
+
 void btt_hasher_setup_threads(void)
 {
     if (getenv("UV_THREADPOOL_SIZE")) return;
@@ -74,7 +81,7 @@ typedef struct async_job {
 static void async_check_work(uv_work_t *req)
 {
     async_job *j = req->data;
-    uint8_t *buf = malloc(CHUNK);
+    uint8_t *buf = chunk_alloc();
     j->result = buf ? check_piece(j->st, j->mi, j->piece, buf, NULL) : BTT_ENOMEM;
     free(buf);
 }
@@ -236,7 +243,7 @@ static btt_err run_scan(scan *s)
         if (j) {
             j->s = s;
             j->req.data = j;
-            j->buf = malloc(CHUNK);
+            j->buf = chunk_alloc();
             j->results = malloc(s->per_job);
         }
         if (!j || !j->buf || !j->results) {
