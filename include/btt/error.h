@@ -26,7 +26,12 @@
     X(NOENT, "no such file or directory")                                  \
     X(HASH, "hash mismatch")                                               \
     X(RESUME, "resume data rejected")                                      \
-    X(CANCELED, "operation canceled")
+    X(CANCELED, "operation canceled")                                      \
+    X(PROTO, "protocol violation by the remote side")                      \
+    X(TRACKER, "tracker error")                                            \
+    X(TIMEDOUT, "timed out")                                               \
+    X(NET, "network error")                                                \
+    X(BANNED, "peer is banned")
 
 typedef enum btt_err {
 #define BTT_X_ENUM(name, msg) BTT_E##name,
