@@ -14,9 +14,12 @@ BTT_WUR btt_err btt_resume_save(const char *path, const btt_metainfo *mi, btt_st
                                 const btt_bitfield *have, btt_error *err);
 
 /* have must be initialized with mi->num_pieces bits; it receives the trusted pieces.
- * BTT_ENOENT if there is no resume file; BTT_ERESUME if it is damaged or for another
+ * Pieces the resume data claims but that touch a file changed since it was saved (a process
+ * killed after writing more data changes the mtime) are not trusted: they go to recheck
+ * (same size as have, may be NULL) so the caller can hash them instead of fetching them
+ * again. BTT_ENOENT if there is no resume file; BTT_ERESUME if it is damaged or for another
  * torrent (have is then left clear). */
 BTT_WUR btt_err btt_resume_load(const char *path, const btt_metainfo *mi, btt_storage *st, btt_bitfield *have,
-                                btt_error *err);
+                                btt_bitfield *recheck, btt_error *err);
 
 #endif

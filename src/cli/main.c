@@ -13,6 +13,8 @@ static const struct {
     {"create", cmd_create, "make a .torrent from a file or directory"},
     {"info", cmd_info, "show what a .torrent or magnet link holds"},
     {"verify", cmd_verify, "check downloaded data against a .torrent"},
+    {"get", cmd_get, "download a torrent (and optionally keep seeding)"},
+    {"seed", cmd_seed, "verify a torrent's data and serve it to peers"},
 };
 
 static void usage(FILE *f)

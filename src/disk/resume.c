@@ -126,20 +126,24 @@ static btt_err read_file(const char *path, uint8_t **data, size_t *len, btt_erro
     return BTT_OK;
 }
 
-/* Clears every piece that holds a byte of file i. */
-static void drop_file(const btt_metainfo *mi, size_t i, btt_bitfield *have)
+/* Moves every claimed piece that holds a byte of file i from have to recheck. */
+static void drop_file(const btt_metainfo *mi, size_t i, btt_bitfield *have, btt_bitfield *recheck)
 {
     const btt_file *f = &mi->files[i];
     if (f->length == 0) return;
     uint32_t first = (uint32_t)(f->offset / mi->piece_length);
     uint32_t last = (uint32_t)((f->offset + f->length - 1) / mi->piece_length);
-    for (uint32_t p = first; p <= last; p++) btt_bitfield_clear(have, p);
+    for (uint32_t p = first; p <= last; p++) {
+        if (recheck && btt_bitfield_get(have, p)) btt_bitfield_set(recheck, p);
+        btt_bitfield_clear(have, p);
+    }
 }
 
 btt_err btt_resume_load(const char *path, const btt_metainfo *mi, btt_storage *st, btt_bitfield *have,
-                        btt_error *err)
+                        btt_bitfield *recheck, btt_error *err)
 {
     btt_bitfield_clear_all(have);
+    if (recheck) btt_bitfield_clear_all(recheck);
     uint8_t *data = NULL;
     size_t len = 0;
     btt_err e = read_file(path, &data, &len, err);
@@ -180,6 +184,7 @@ btt_err btt_resume_load(const char *path, const btt_metainfo *mi, btt_storage *s
         const btt_ben *a = btt_ben_list_first(f);
         if (!btt_ben_get_int(a, &rsize) || !btt_ben_get_int(btt_ben_next(a), &rmtime)) {
             btt_bitfield_clear_all(have);
+            if (recheck) btt_bitfield_clear_all(recheck);
             e = btt_error_set(err, BTT_ERESUME, "%s: damaged file entry %zu", path, i);
             goto out;
         }
@@ -188,7 +193,7 @@ btt_err btt_resume_load(const char *path, const btt_metainfo *mi, btt_storage *s
         int64_t mtime;
         bool exists = btt_storage_file_stat(st, i, &size, &mtime);
         if (!exists || rsize < 0 || (uint64_t)rsize != size || rmtime != mtime || size < mi->files[i].length)
-            drop_file(mi, i, have);
+            drop_file(mi, i, have, recheck);
     }
 out:
     btt_ben_free(doc);

@@ -1,0 +1,69 @@
+/* btt/session.h - the BitTorrent client: a session owns the event loop's sockets, the
+ * listening port, the tracker client and the torrents; a torrent owns its peers, picker,
+ * choker, storage and announcer. This is the one place where they meet. All calls and
+ * callbacks happen on the loop thread. */
+#ifndef BTT_SESSION_H
+#define BTT_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "btt/addr.h"
+#include "btt/error.h"
+#include "btt/metainfo.h"
+
+typedef struct btt_session btt_session;
+typedef struct btt_torrent btt_torrent;
+
+typedef struct btt_session_opts {
+    const char *bind;          /* listen address, default "0.0.0.0" */
+    uint16_t port;             /* listen port; 0 = ephemeral */
+    uint32_t max_peers;        /* per torrent, default 60 */
+    uint32_t max_half_open;    /* outgoing connects in progress, default 16 */
+    uint32_t unchoke_slots;    /* regular upload slots, default 4 */
+    uint32_t optimistic_slots; /* default 1 */
+    const char *state_dir;     /* resume data; default $BTT_STATE_DIR, else ~/.local/state/btt */
+    bool no_trackers;          /* ignore the torrents' trackers */
+} btt_session_opts;
+
+BTT_WUR btt_err btt_session_new(uv_loop_t *loop, const btt_session_opts *opts, btt_session **out, btt_error *err);
+/* The bound listen address (port resolved when 0 was asked). */
+btt_addr btt_session_listen_addr(const btt_session *s);
+/* Stops every torrent (announces stopped, saves resume data), closes everything and calls
+ * done once all handles are closed; the session is freed after done returns. */
+void btt_session_close(btt_session *s, void (*done)(void *ud), void *ud);
+
+typedef struct btt_torrent_opts {
+    const char *dir;           /* download directory */
+    bool seed_only;            /* verify and serve; never download */
+    bool sequential;
+    const uint32_t *files;     /* NULL = all files; else indexes to download */
+    size_t num_files;
+    void *ud;
+    void (*on_ready)(void *ud, btt_torrent *t);    /* data checked, peers may come */
+    void (*on_complete)(void *ud, btt_torrent *t); /* every wanted piece verified */
+    void (*on_error)(void *ud, btt_torrent *t, const btt_error *err); /* e.g. disk full: torrent stopped */
+} btt_torrent_opts;
+
+/* Adds a torrent (the session takes ownership of mi). The data check runs first; on_ready
+ * follows. */
+BTT_WUR btt_err btt_torrent_add(btt_session *s, btt_metainfo *mi, const btt_torrent_opts *opts, btt_torrent **out,
+                                btt_error *err);
+/* Adds a peer address to connect to. */
+void btt_torrent_add_peer(btt_torrent *t, const btt_addr *a);
+
+typedef struct btt_torrent_stats {
+    uint32_t pieces_have, pieces_total, pieces_wanted_left;
+    uint64_t bytes_have, bytes_wanted;       /* verified bytes / bytes of the wanted pieces */
+    uint64_t downloaded, uploaded;           /* payload bytes this run */
+    uint64_t down_rate, up_rate;             /* bytes/s */
+    uint32_t peers, seeds;
+    uint32_t checked_pieces;                 /* at startup, verified from disk or resume */
+    bool complete;
+} btt_torrent_stats;
+
+void btt_torrent_stats_get(const btt_torrent *t, btt_torrent_stats *out);
+const btt_metainfo *btt_torrent_metainfo(const btt_torrent *t);
+
+#endif

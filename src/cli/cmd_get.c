@@ -1,0 +1,317 @@
+/* cmd_get.c - btt get (download, then exit or seed) and btt seed (verify and serve). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "btt/log.h"
+#include "btt/session.h"
+#include "cli/cli.h"
+
+#define MAX_PEERS_ARG 256
+
+static const char get_help[] =
+    "usage: btt get FILE.torrent -d DIR [options]\n"
+    "\n"
+    "Downloads a torrent into DIR (DIR/NAME for one file, DIR/NAME/... for several), verifying\n"
+    "every piece, and exits 0 when done. Peers come from the torrent's trackers and --peer.\n"
+    "Progress survives restarts: stopping (Ctrl-C) saves what was verified.\n"
+    "\n"
+    "  -d, --dir DIR          download directory (default: .)\n"
+    "      --peer HOST:PORT   connect to this peer (repeatable; numeric addresses)\n"
+    "      --bind ADDR        local address to listen on and connect from (default 0.0.0.0)\n"
+    "      --port N           listen port (default 6881; 0 picks a free one)\n"
+    "      --seed             keep seeding after the download until stopped\n"
+    "      --sequential       download pieces in order (for streaming)\n"
+    "      --files LIST       only these files: 0-based indexes as 'btt info' lists them, e.g. 0,2-4\n"
+    "      --no-trackers      do not contact the torrent's trackers\n"
+    "      --max-peers N      connections per torrent (default 60)\n"
+    "      --slots N          upload slots (default 4)\n"
+    "  -v, --verbose          log peers and trackers to stderr (twice: debug)\n"
+    "  -h, --help             this help\n";
+
+static const char seed_help[] =
+    "usage: btt seed FILE.torrent -d DIR [options]\n"
+    "\n"
+    "Verifies the data of a torrent in DIR and serves it to peers until stopped (Ctrl-C).\n"
+    "Prints 'listening on ADDR:PORT' once ready.\n"
+    "\n"
+    "  -d, --dir DIR          directory holding the data (default: .)\n"
+    "      --peer HOST:PORT   also connect to this peer (repeatable)\n"
+    "      --bind ADDR        local address (default 0.0.0.0)\n"
+    "      --port N           listen port (default 6881; 0 picks a free one)\n"
+    "      --no-trackers      do not contact the torrent's trackers\n"
+    "      --max-peers N      connections (default 60)\n"
+    "      --slots N          upload slots (default 4)\n"
+    "  -v, --verbose          log peers and trackers to stderr (twice: debug)\n"
+    "  -h, --help             this help\n";
+
+typedef struct app {
+    const char *cmd;
+    uv_loop_t loop;
+    btt_session *s;
+    btt_torrent *t;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t status;
+    bool seed_after, tty, stopping;
+    int rc;
+    uint64_t start_ns, complete_ns;
+    size_t last_line_len;
+} app;
+
+static void status_line(app *a, bool final)
+{
+    if (!a->t) return;
+    btt_torrent_stats st;
+    btt_torrent_stats_get(a->t, &st);
+    char down[32], up[32];
+    double pct = st.bytes_wanted ? 100.0 * (double)st.bytes_have / (double)st.bytes_wanted : 100.0;
+    if (pct > 100.0) pct = 100.0;
+    uint64_t left = st.bytes_wanted > st.bytes_have ? st.bytes_wanted - st.bytes_have : 0;
+    char eta[32] = "-";
+    if (st.down_rate && left) {
+        uint64_t s = left / st.down_rate;
+        snprintf(eta, sizeof eta, "%llu:%02llu", (unsigned long long)(s / 60), (unsigned long long)(s % 60));
+    }
+    cli_human_size(st.down_rate, down);
+    cli_human_size(st.up_rate, up);
+    if (a->tty && !final) {
+        int n = fprintf(stderr, "\r%5.1f%%  down %s/s  up %s/s  peers %u (%u seeds)  eta %s", pct, down, up, st.peers,
+                        st.seeds, eta);
+        if (n > 0 && (size_t)n < a->last_line_len)
+            fprintf(stderr, "%*s", (int)(a->last_line_len - (size_t)n), "");
+        a->last_line_len = n > 0 ? (size_t)n : 0;
+        fflush(stderr);
+    } else if (!final) {
+        printf("progress: %.1f%% down %s/s up %s/s peers %u eta %s\n", pct, down, up, st.peers, eta);
+    }
+}
+
+static void on_status(uv_timer_t *h) { status_line(h->data, false); }
+
+static void clear_tty(app *a)
+{
+    if (a->tty && a->last_line_len) {
+        fprintf(stderr, "\r%*s\r", (int)a->last_line_len, "");
+        a->last_line_len = 0;
+    }
+}
+
+static void session_closed(void *ud)
+{
+    app *a = ud;
+    a->s = NULL;
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+    uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->status, NULL);
+}
+
+static void stop(app *a)
+{
+    if (a->stopping) return;
+    a->stopping = true;
+    clear_tty(a);
+    a->t = NULL;
+    btt_session_close(a->s, session_closed, a);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    app *a = h->data;
+    (void)sig;
+    if (a->stopping) return;
+    fprintf(stderr, "btt %s: stopping (saving progress)\n", a->cmd);
+    stop(a);
+}
+
+static void on_ready(void *ud, btt_torrent *t)
+{
+    app *a = ud;
+    btt_torrent_stats st;
+    btt_torrent_stats_get(t, &st);
+    btt_addr me = btt_session_listen_addr(a->s);
+    char addr[BTT_ADDR_STRLEN];
+    printf("have: %u/%u pieces verified\n", st.pieces_have, st.pieces_total);
+    printf("listening on %s\n", btt_addr_format(&me, addr));
+    fflush(stdout);
+}
+
+static void on_complete(void *ud, btt_torrent *t)
+{
+    app *a = ud;
+    btt_torrent_stats st;
+    btt_torrent_stats_get(t, &st);
+    double secs = (double)(cli_now_ns() - a->start_ns) / 1e9;
+    clear_tty(a);
+    if (!strcmp(a->cmd, "get"))
+        printf("complete: downloaded %llu bytes in %.2f s\n", (unsigned long long)st.downloaded, secs);
+    else if (st.pieces_have < st.pieces_total)
+        fprintf(stderr, "btt seed: warning: only %u of %u pieces are present; serving those\n", st.pieces_have,
+                st.pieces_total);
+    fflush(stdout);
+    if (!a->seed_after) stop(a);
+}
+
+static void on_error(void *ud, btt_torrent *t, const btt_error *err)
+{
+    app *a = ud;
+    (void)t;
+    clear_tty(a);
+    cli_btt_error(a->cmd, err);
+    a->rc = CLI_ERROR;
+    stop(a);
+}
+
+/* "0,2-4" -> indexes */
+static int parse_files(const char *s, uint32_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    while (*s) {
+        char *end;
+        unsigned long a = strtoul(s, &end, 10), b = a;
+        if (end == s) return -1;
+        s = end;
+        if (*s == '-') {
+            b = strtoul(s + 1, &end, 10);
+            if (end == s + 1 || b < a) return -1;
+            s = end;
+        }
+        if (*s == ',') s++;
+        else if (*s) return -1;
+        if (b - a > 1000000 || *n + (b - a + 1) > 1000000) return -1;
+        uint32_t *v = realloc(*out, (*n + (b - a + 1)) * sizeof *v);
+        if (!v) return -1;
+        *out = v;
+        for (unsigned long i = a; i <= b; i++) (*out)[(*n)++] = (uint32_t)i;
+    }
+    return *n ? 0 : -1;
+}
+
+static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
+{
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'},      {"peer", required_argument, NULL, 'P'},
+        {"bind", required_argument, NULL, 'b'},     {"port", required_argument, NULL, 'p'},
+        {"seed", no_argument, NULL, 's'},           {"sequential", no_argument, NULL, 'S'},
+        {"files", required_argument, NULL, 'f'},    {"no-trackers", no_argument, NULL, 'T'},
+        {"max-peers", required_argument, NULL, 'm'}, {"slots", required_argument, NULL, 'u'},
+        {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *dir = ".";
+    const char *peers[MAX_PEERS_ARG];
+    size_t npeers = 0;
+    btt_session_opts so = {.port = 6881};
+    btt_torrent_opts to = {0};
+    bool seed_after = seed_cmd;
+    uint32_t *files = NULL;
+    size_t nfiles = 0;
+    int verbose = 0, c, rc = CLI_ERROR;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:vh", opts, NULL)) != -1) {
+        char *end;
+        long v;
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'P':
+            if (npeers == MAX_PEERS_ARG) return cli_error(cmd, "too many --peer options");
+            peers[npeers++] = optarg;
+            break;
+        case 'b': so.bind = optarg; break;
+        case 'p':
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 0 || v > 65535) return cli_error(cmd, "--port %s: expected 0 to 65535", optarg);
+            so.port = (uint16_t)v;
+            break;
+        case 's': seed_after = true; break;
+        case 'S': to.sequential = true; break;
+        case 'f':
+            free(files);
+            if (parse_files(optarg, &files, &nfiles)) {
+                free(files);
+                return cli_error(cmd, "--files %s: expected indexes like 0,2-4", optarg);
+            }
+            break;
+        case 'T': so.no_trackers = true; break;
+        case 'm':
+        case 'u':
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 10000) return cli_error(cmd, "--%s %s: expected 1 to 10000", c == 'm' ? "max-peers" : "slots", optarg);
+            if (c == 'm') so.max_peers = (uint32_t)v;
+            else so.unchoke_slots = (uint32_t)v;
+            break;
+        case 'v': verbose++; break;
+        case 'h':
+            fputs(seed_cmd ? seed_help : get_help, stdout);
+            free(files);
+            return CLI_OK;
+        default: free(files); return cli_usage_error(cmd);
+        }
+    }
+    if (optind != argc - 1) {
+        free(files);
+        return cli_error(cmd, "expected one FILE.torrent; see 'btt %s --help'", cmd);
+    }
+    btt_log_set_level(verbose >= 2 ? BTT_LOG_DEBUG : verbose ? BTT_LOG_INFO : BTT_LOG_WARN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    btt_addr peer_addrs[MAX_PEERS_ARG];
+    btt_error err = {0};
+    for (size_t i = 0; i < npeers; i++)
+        if (btt_addr_parse(peers[i], &peer_addrs[i], &err)) {
+            free(files);
+            btt_error_prefix(&err, "--peer");
+            return cli_btt_error(cmd, &err);
+        }
+    btt_metainfo *mi;
+    if (btt_metainfo_load(argv[optind], &mi, &err)) {
+        free(files);
+        return cli_btt_error(cmd, &err);
+    }
+
+    app a = {.cmd = cmd, .seed_after = seed_after, .tty = isatty(STDERR_FILENO), .rc = CLI_OK,
+             .start_ns = cli_now_ns()};
+    uv_loop_init(&a.loop);
+    signal(SIGPIPE, SIG_IGN);
+    if (btt_session_new(&a.loop, &so, &a.s, &err)) {
+        cli_btt_error(cmd, &err);
+        btt_metainfo_free(mi);
+        goto out;
+    }
+    to.dir = dir;
+    to.seed_only = seed_cmd;
+    to.files = files;
+    to.num_files = nfiles;
+    to.ud = &a;
+    to.on_ready = on_ready;
+    to.on_complete = on_complete;
+    to.on_error = on_error;
+    if (btt_torrent_add(a.s, mi, &to, &a.t, &err)) {
+        cli_btt_error(cmd, &err);
+        btt_metainfo_free(mi);
+        btt_session_close(a.s, NULL, NULL);
+        uv_run(&a.loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    for (size_t i = 0; i < npeers; i++) btt_torrent_add_peer(a.t, &peer_addrs[i]);
+    uv_signal_init(&a.loop, &a.sigint);
+    uv_signal_init(&a.loop, &a.sigterm);
+    a.sigint.data = a.sigterm.data = &a;
+    uv_signal_start(&a.sigint, on_signal, SIGINT);
+    uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+    uv_timer_init(&a.loop, &a.status);
+    a.status.data = &a;
+    uv_timer_start(&a.status, on_status, a.tty ? 1000 : 2000, a.tty ? 1000 : 2000);
+    uv_run(&a.loop, UV_RUN_DEFAULT);
+    rc = a.rc;
+out:
+    uv_loop_close(&a.loop);
+    free(files);
+    return rc;
+}
+
+int cmd_get(int argc, char **argv) { return run("get", argc, argv, false); }
+int cmd_seed(int argc, char **argv) { return run("seed", argc, argv, true); }

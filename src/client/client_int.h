@@ -1,0 +1,210 @@
+/* client_int.h - internals shared by session.c, torrent.c, peer.c and upload.c. Not a
+ * public header: the client's public API is btt/session.h. */
+#ifndef BTT_CLIENT_INT_H
+#define BTT_CLIENT_INT_H
+
+#ifndef BTT_CLIENT_INTERNAL
+#error "client_int.h is internal to src/client"
+#endif
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "btt/addr.h"
+#include "btt/bitfield.h"
+#include "btt/buf.h"
+#include "btt/choker.h"
+#include "btt/log.h"
+#include "btt/metainfo.h"
+#include "btt/picker.h"
+#include "btt/session.h"
+#include "btt/storage.h"
+#include "btt/tracker.h"
+#include "btt/wire.h"
+
+/* ---- rates: bytes per second over a sliding window of whole seconds ---- */
+#define RATE_WINDOW 5
+typedef struct rate {
+    uint64_t slot[RATE_WINDOW];
+    uint64_t sec; /* second of the newest slot */
+} rate;
+void rate_add(rate *r, uint64_t bytes, uint64_t now_ms);
+uint64_t rate_get(const rate *r, uint64_t now_ms);
+
+/* ---- peers ---- */
+typedef enum { P_CONNECTING, P_HANDSHAKE, P_ACTIVE, P_CLOSING } peer_state;
+
+#define PEER_WRITE_HWM (4u << 20) /* stop serving blocks above this many queued bytes */
+#define PEER_MAX_IN_REQ 2000      /* requests we accept queued from one peer (our reqq) */
+#define PEER_MAX_OUT_REQ 1000     /* most requests we keep outstanding to one peer */
+
+typedef struct peer {
+    struct peer *next, *prev;
+    btt_session *s;
+    btt_torrent *t; /* NULL until the handshake names a torrent */
+    uv_tcp_t tcp;
+    uv_connect_t conn;
+    btt_addr addr;
+    uint8_t peer_id[20];
+    peer_state state;
+    bool incoming, sent_handshake;
+    bool fast, ext;                       /* both sides support BEP 6 / BEP 10 */
+    bool am_choking, am_interested, peer_choking, peer_interested;
+    bool seed, snubbed, optimistic, attached;
+    btt_bitfield have;
+    uint32_t wanted;                      /* pieces it has that we want */
+
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    btt_buf wbuf;                         /* bytes not yet handed to the kernel */
+    size_t inflight;                      /* bytes in uv_write requests */
+
+    btt_block *out_req;                   /* our requests to it, oldest first */
+    size_t n_out, cap_out;
+    uint32_t their_reqq;                  /* how many requests it accepts */
+    btt_block *in_req;                    /* its requests to us, FIFO ring */
+    size_t in_head, n_in;
+    uint32_t allowed_in[16];              /* pieces it lets us get while choked (BEP 6) */
+    size_t n_allowed_in;
+
+    char client[64];
+    uint64_t connected_ms, last_recv_ms, last_send_ms, last_block_ms, choked_since_ms, last_req_ms;
+    rate down, up;
+    uint64_t downloaded, uploaded;
+} peer;
+
+/* peer.c */
+peer *peer_new(btt_session *s, btt_torrent *t, const btt_addr *a, bool incoming);
+/* Starts an outgoing connection; the peer reports through torrent_peer_* callbacks. */
+btt_err peer_connect(peer *p, const btt_addr *bind);
+void peer_start_incoming(peer *p); /* after uv_accept into p->tcp */
+void peer_close(peer *p, const char *why);
+void peer_flush(peer *p);
+void peer_send_handshake(peer *p);
+size_t peer_queued(const peer *p);
+
+/* ---- torrents ---- */
+typedef enum { T_CHECKING, T_RUNNING, T_STOPPING, T_STOPPED } torrent_state;
+
+typedef struct pbuf {
+    uint32_t piece, size, nblocks;
+    uint8_t *data;
+    btt_addr *from; /* sender of each block */
+    bool hashing;
+} pbuf;
+
+typedef struct failed_piece { /* for telling who sent bad blocks once the piece passes */
+    uint32_t piece, nblocks;
+    btt_addr *from;
+    uint8_t (*hash)[20];
+} failed_piece;
+
+#define CACHE_ENTRIES 32
+typedef struct centry {
+    uv_work_t req;
+    btt_torrent *t;
+    uint32_t piece, size;
+    uint8_t *data;
+    bool loading, ready;
+    btt_err result;
+    uint64_t lru;
+} centry;
+
+typedef struct candidate {
+    btt_addr addr;
+    uint8_t fails;
+    bool connected;
+    uint64_t retry_ms;
+} candidate;
+
+struct btt_torrent {
+    btt_torrent *next;
+    btt_session *s;
+    btt_metainfo *mi;
+    btt_storage *st;
+    btt_picker *pk;
+    btt_choker choker;
+    btt_torrent_opts o;
+    char *dir, *resume_path;
+    uint32_t *files_sel;
+    torrent_state state;
+    bool complete, notified_complete;
+
+    peer *peers;
+    uint32_t npeers;
+    candidate *cand;
+    size_t ncand, capcand;
+
+    pbuf **pb;               /* per piece, while downloading */
+    failed_piece *failed;
+    size_t nfailed;
+    centry cache[CACHE_ENTRIES];
+    uint64_t cache_tick;
+    uint32_t hashing;        /* pieces on the thread pool */
+
+    uint64_t downloaded, uploaded, bytes_have;
+    rate down, up;
+    uint32_t checked_pieces;
+    btt_announcer *ann;
+    uint64_t last_resume_ms;
+    bool resume_dirty;
+    uint64_t started_ms;
+    void (*stopped_cb)(btt_torrent *t);
+};
+
+/* torrent.c */
+void torrent_peer_attached(btt_torrent *t, peer *p); /* handshake done */
+void torrent_peer_msg(btt_torrent *t, peer *p, const btt_msg *m);
+void torrent_peer_closed(btt_torrent *t, peer *p);
+void torrent_peer_connect_failed(btt_torrent *t, const btt_addr *a);
+void torrent_tick(btt_torrent *t, uint64_t now_ms);
+void torrent_stop(btt_torrent *t, void (*stopped)(btt_torrent *t));
+void torrent_maybe_stopped(btt_torrent *t); /* a thread-pool job of a stopping torrent ended */
+void torrent_free(btt_torrent *t);
+bool torrent_accepts_peer(btt_torrent *t);
+
+/* upload.c */
+void upload_serve(btt_torrent *t, peer *p);
+void upload_cache_clear(btt_torrent *t);
+bool upload_cache_busy(const btt_torrent *t);
+
+/* ---- session ---- */
+typedef struct ban {
+    btt_addr addr;   /* port 0: the whole IP */
+    uint64_t until_ms;
+} ban;
+
+struct btt_session {
+    uv_loop_t *loop;
+    btt_session_opts o;
+    char *bind_str, *state_dir;
+    btt_addr bind;
+    uv_tcp_t listener;
+    bool listening;
+    uv_timer_t tick;
+    uint8_t peer_id[20];
+    btt_torrent *torrents;
+    peer *pending;           /* incoming peers before their handshake */
+    uint32_t half_open;
+    btt_tracker_client *trackers;
+    ban *bans;
+    size_t nbans, capbans;
+    uint64_t rng;
+    bool closing;
+    int open_handles;
+    void (*done)(void *ud);
+    void *done_ud;
+};
+
+btt_torrent *session_find_torrent(btt_session *s, const uint8_t info_hash[20]);
+bool session_is_banned(btt_session *s, const btt_addr *a, uint64_t now_ms);
+void session_ban(btt_session *s, const btt_addr *a, uint64_t ms, const char *why);
+uint64_t session_rand(btt_session *s);
+void session_handle_closed(btt_session *s); /* a handle owned by the session finished closing */
+void session_list_remove(peer **head, peer *p);
+void session_list_add(peer **head, peer *p);
+
+#define LOG_MOD "client"
+
+#endif

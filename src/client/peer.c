@@ -1,0 +1,283 @@
+/* peer.c - one peer connection on libuv TCP: connect/accept, the handshake, reading and
+ * decoding messages, and write buffering. Protocol decisions live in torrent.c. */
+#define BTT_CLIENT_INTERNAL
+#include "client/client_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RBUF_INITIAL (256u << 10)
+#define MAX_MESSAGE ((1u << 20) + BTT_BLOCK_SIZE)
+
+typedef struct wreq {
+    uv_write_t req;
+    peer *p;
+    uint8_t *data;
+    size_t len;
+} wreq;
+
+peer *peer_new(btt_session *s, btt_torrent *t, const btt_addr *a, bool incoming)
+{
+    peer *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->s = s;
+    p->t = t;
+    if (a) p->addr = *a;
+    p->incoming = incoming;
+    p->state = incoming ? P_HANDSHAKE : P_CONNECTING;
+    p->am_choking = p->peer_choking = true;
+    p->their_reqq = 250;
+    p->connected_ms = p->last_recv_ms = p->last_send_ms = uv_now(s->loop);
+    btt_buf_init(&p->wbuf, (size_t)256 << 20);
+    if (uv_tcp_init(s->loop, &p->tcp)) {
+        free(p);
+        return NULL;
+    }
+    p->tcp.data = p;
+    s->open_handles++;
+    return p;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    peer *p = h->data;
+    btt_session *s = p->s;
+    free(p->rbuf);
+    btt_buf_free(&p->wbuf);
+    free(p->out_req);
+    free(p->in_req);
+    btt_bitfield_free(&p->have);
+    free(p);
+    session_handle_closed(s);
+}
+
+void peer_close(peer *p, const char *why)
+{
+    if (p->state == P_CLOSING) return;
+    char a[BTT_ADDR_STRLEN];
+    BTT_LOGD(LOG_MOD, "peer %s closed: %s", btt_addr_format(&p->addr, a), why);
+    bool was_connecting = p->state == P_CONNECTING;
+    p->state = P_CLOSING;
+    if (p->t) torrent_peer_closed(p->t, p);
+    else session_list_remove(&p->s->pending, p);
+    if (was_connecting && p->s->half_open) p->s->half_open--;
+    uv_close((uv_handle_t *)&p->tcp, on_closed);
+}
+
+size_t peer_queued(const peer *p) { return p->wbuf.len + p->inflight; }
+
+static void on_write(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    peer *p = w->p;
+    p->inflight -= w->len;
+    free(w->data);
+    free(w);
+    if (p->state == P_CLOSING) return;
+    if (status < 0) {
+        peer_close(p, uv_strerror(status));
+        return;
+    }
+    if (p->state == P_ACTIVE && p->t && p->n_in) upload_serve(p->t, p);
+}
+
+void peer_flush(peer *p)
+{
+    if (p->state == P_CLOSING || p->state == P_CONNECTING || p->wbuf.len == 0) return;
+    wreq *w = malloc(sizeof *w);
+    if (!w) {
+        peer_close(p, "out of memory");
+        return;
+    }
+    w->p = p;
+    w->data = btt_buf_steal(&p->wbuf, &w->len);
+    if (!w->data) {
+        free(w);
+        peer_close(p, "out of memory");
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+    p->inflight += w->len;
+    p->last_send_ms = uv_now(p->s->loop);
+    int r = uv_write(&w->req, (uv_stream_t *)&p->tcp, &b, 1, on_write);
+    if (r) {
+        p->inflight -= w->len;
+        free(w->data);
+        free(w);
+        peer_close(p, uv_strerror(r));
+    }
+}
+
+void peer_send_handshake(peer *p)
+{
+    uint8_t hs[BTT_HANDSHAKE_LEN];
+    uint8_t rsv[8] = {0};
+    rsv[5] |= 0x10; /* BEP 10 extension protocol */
+    rsv[7] |= 0x04; /* BEP 6 fast extension */
+    btt_wire_handshake_build(hs, rsv, p->t->mi->info_hash, p->s->peer_id);
+    if (btt_buf_append(&p->wbuf, hs, sizeof hs)) {
+        peer_close(p, "out of memory");
+        return;
+    }
+    p->sent_handshake = true;
+    peer_flush(p);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    peer *p = h->data;
+    (void)suggested;
+    if (!p->rbuf) {
+        p->rbuf = malloc(RBUF_INITIAL);
+        p->rcap = p->rbuf ? RBUF_INITIAL : 0;
+    }
+    *buf = uv_buf_init((char *)p->rbuf + p->rlen, (unsigned)(p->rcap - p->rlen));
+}
+
+/* Grows the read buffer so one message of need bytes fits. */
+static bool grow_rbuf(peer *p, size_t need)
+{
+    if (need <= p->rcap) return true;
+    size_t cap = p->rcap;
+    while (cap < need) cap *= 2;
+    uint8_t *b = realloc(p->rbuf, cap);
+    if (!b) return false;
+    p->rbuf = b;
+    p->rcap = cap;
+    return true;
+}
+
+static bool do_handshake(peer *p, size_t *off)
+{
+    btt_handshake hs;
+    size_t used;
+    btt_error err = {0};
+    if (btt_wire_handshake_parse(p->rbuf, p->rlen, &hs, &used, &err)) {
+        peer_close(p, btt_error_str(&err));
+        return false;
+    }
+    if (!used) return false;
+    *off = used;
+    if (memcmp(hs.peer_id, p->s->peer_id, 20) == 0) {
+        peer_close(p, "connected to ourselves");
+        return false;
+    }
+    if (!p->t) { /* incoming: the handshake names the torrent */
+        btt_torrent *t = session_find_torrent(p->s, hs.info_hash);
+        if (!t || !torrent_accepts_peer(t)) {
+            peer_close(p, t ? "torrent is full" : "unknown info-hash");
+            return false;
+        }
+        session_list_remove(&p->s->pending, p);
+        p->t = t;
+        peer_send_handshake(p);
+    } else if (memcmp(hs.info_hash, p->t->mi->info_hash, 20) != 0) {
+        peer_close(p, "handshake for another torrent");
+        return false;
+    }
+    memcpy(p->peer_id, hs.peer_id, 20);
+    p->fast = BTT_RSV_FAST(hs.reserved) != 0;
+    p->ext = BTT_RSV_EXTENSION(hs.reserved) != 0;
+    p->state = P_ACTIVE;
+    torrent_peer_attached(p->t, p);
+    return p->state == P_ACTIVE;
+}
+
+static void process(peer *p)
+{
+    size_t off = 0;
+    if (p->state == P_HANDSHAKE && !do_handshake(p, &off)) {
+        if (p->state == P_CLOSING) return;
+        return; /* need more bytes */
+    }
+    btt_wire_limits lim = {p->t->mi->num_pieces, MAX_MESSAGE};
+    while (p->state == P_ACTIVE) {
+        btt_msg m;
+        size_t used, need;
+        btt_error err = {0};
+        if (btt_wire_next(p->rbuf + off, p->rlen - off, &lim, &m, &used, &need, &err)) {
+            peer_close(p, btt_error_str(&err));
+            return;
+        }
+        if (!used) {
+            if (!grow_rbuf(p, need)) {
+                peer_close(p, "out of memory");
+                return;
+            }
+            break;
+        }
+        torrent_peer_msg(p->t, p, &m);
+        off += used;
+    }
+    if (p->state == P_CLOSING) return;
+    if (off) {
+        memmove(p->rbuf, p->rbuf + off, p->rlen - off);
+        p->rlen -= off;
+    }
+    peer_flush(p);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    peer *p = st->data;
+    (void)buf;
+    if (p->state == P_CLOSING) return;
+    if (n < 0) {
+        peer_close(p, n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
+        return;
+    }
+    if (n == 0) return;
+    p->rlen += (size_t)n;
+    p->last_recv_ms = uv_now(p->s->loop);
+    process(p);
+}
+
+static void start_reading(peer *p)
+{
+    uv_tcp_nodelay(&p->tcp, 1);
+    int r = uv_read_start((uv_stream_t *)&p->tcp, on_alloc, on_read);
+    if (r) peer_close(p, uv_strerror(r));
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    peer *p = req->data;
+    if (p->state == P_CLOSING) return;
+    if (p->s->half_open) p->s->half_open--;
+    if (status < 0) {
+        btt_torrent *t = p->t;
+        btt_addr a = p->addr;
+        p->state = P_HANDSHAKE; /* no longer counted as half-open in peer_close */
+        peer_close(p, uv_strerror(status));
+        torrent_peer_connect_failed(t, &a);
+        return;
+    }
+    p->state = P_HANDSHAKE;
+    p->connected_ms = uv_now(p->s->loop);
+    start_reading(p);
+    if (p->state == P_HANDSHAKE) peer_send_handshake(p);
+}
+
+btt_err peer_connect(peer *p, const btt_addr *bind)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (bind && bind->family == p->addr.family) {
+        btt_addr b = *bind;
+        b.port = 0;
+        btt_addr_to_sockaddr(&b, &ss, &len);
+        uv_tcp_bind(&p->tcp, (struct sockaddr *)&ss, 0); /* best effort: the source address */
+    }
+    btt_addr_to_sockaddr(&p->addr, &ss, &len);
+    p->conn.data = p;
+    int r = uv_tcp_connect(&p->conn, &p->tcp, (struct sockaddr *)&ss, on_connect);
+    if (r) return BTT_ENET;
+    p->s->half_open++;
+    return BTT_OK;
+}
+
+void peer_start_incoming(peer *p)
+{
+    p->state = P_HANDSHAKE;
+    start_reading(p);
+}

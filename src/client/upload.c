@@ -1,0 +1,132 @@
+/* upload.c - serving blocks: a small cache of whole pieces read on the thread pool (one
+ * pread per piece, many blocks served from it), and per-peer serving under back-pressure. */
+#define BTT_CLIENT_INTERNAL
+#include "client/client_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void cache_work(uv_work_t *req)
+{
+    centry *c = req->data;
+    c->result = btt_storage_read(c->t->st, (uint64_t)c->piece * c->t->mi->piece_length, c->data, c->size, NULL);
+}
+
+static void drop_requests_for(btt_torrent *t, uint32_t piece)
+{
+    for (peer *p = t->peers; p; p = p->next) {
+        size_t keep = 0;
+        for (size_t k = 0; k < p->n_in; k++) {
+            btt_block b = p->in_req[(p->in_head + k) % PEER_MAX_IN_REQ];
+            if (b.piece == piece) {
+                if (p->fast && btt_wire_request(&p->wbuf, BTT_MSG_REJECT, b.piece, b.begin, b.length))
+                    BTT_LOGD(LOG_MOD, "out of memory rejecting a request"); /* it times out instead */
+                continue;
+            }
+            p->in_req[(p->in_head + keep) % PEER_MAX_IN_REQ] = b;
+            keep++;
+        }
+        p->n_in = keep;
+    }
+}
+
+static void cache_done(uv_work_t *req, int status)
+{
+    centry *c = req->data;
+    btt_torrent *t = c->t;
+    c->loading = false;
+    c->ready = status == 0 && c->result == BTT_OK;
+    if (t->state == T_STOPPING || t->state == T_STOPPED) {
+        torrent_maybe_stopped(t);
+        return;
+    }
+    if (!c->ready) {
+        BTT_LOGW(LOG_MOD, "cannot read piece %u to upload: %s", c->piece, btt_err_message(c->result));
+        drop_requests_for(t, c->piece);
+    }
+    for (peer *p = t->peers; p; p = p->next)
+        if (p->state == P_ACTIVE && p->n_in) upload_serve(t, p);
+}
+
+/* The ready entry for piece, or NULL after starting to load it (or if the cache is busy). */
+static centry *cache_get(btt_torrent *t, uint32_t piece, bool *wait)
+{
+    centry *victim = NULL;
+    *wait = false;
+    for (int i = 0; i < CACHE_ENTRIES; i++) {
+        centry *c = &t->cache[i];
+        if (c->piece == piece && (c->ready || c->loading) && c->data) {
+            if (c->loading) {
+                *wait = true;
+                return NULL;
+            }
+            c->lru = ++t->cache_tick;
+            return c;
+        }
+        if (!c->loading && (!victim || !c->data || (victim->data && c->lru < victim->lru))) victim = c;
+    }
+    *wait = true;
+    if (!victim) return NULL; /* every entry is loading: try again when one is done */
+    uint32_t size = btt_metainfo_piece_size(t->mi, piece);
+    if (!victim->data || victim->size < size) {
+        free(victim->data);
+        victim->data = malloc(t->mi->piece_length);
+        if (!victim->data) return NULL;
+    }
+    victim->t = t;
+    victim->piece = piece;
+    victim->size = size;
+    victim->ready = false;
+    victim->loading = true;
+    victim->lru = ++t->cache_tick;
+    victim->req.data = victim;
+    if (uv_queue_work(t->s->loop, &victim->req, cache_work, cache_done)) victim->loading = false;
+    return NULL;
+}
+
+void upload_serve(btt_torrent *t, peer *p)
+{
+    uint64_t now = uv_now(t->s->loop);
+    bool sent = false;
+    while (p->n_in && !p->am_choking && p->state == P_ACTIVE && peer_queued(p) < PEER_WRITE_HWM &&
+           t->state == T_RUNNING) {
+        btt_block b = p->in_req[p->in_head];
+        bool wait;
+        centry *c = cache_get(t, b.piece, &wait);
+        if (!c) break;
+        uint8_t hdr[13];
+        btt_wire_piece_header(hdr, b.piece, b.begin, b.length);
+        if (btt_buf_reserve(&p->wbuf, sizeof hdr + b.length)) {
+            peer_close(p, "out of memory");
+            return;
+        }
+        memcpy(p->wbuf.data + p->wbuf.len, hdr, sizeof hdr);
+        memcpy(p->wbuf.data + p->wbuf.len + sizeof hdr, c->data + b.begin, b.length);
+        p->wbuf.len += sizeof hdr + b.length;
+        p->in_head = (p->in_head + 1) % PEER_MAX_IN_REQ;
+        p->n_in--;
+        p->uploaded += b.length;
+        t->uploaded += b.length;
+        rate_add(&p->up, b.length, now);
+        rate_add(&t->up, b.length, now);
+        sent = true;
+    }
+    if (!p->n_in) p->in_head = 0;
+    if (sent) peer_flush(p);
+}
+
+bool upload_cache_busy(const btt_torrent *t)
+{
+    for (int i = 0; i < CACHE_ENTRIES; i++)
+        if (t->cache[i].loading) return true;
+    return false;
+}
+
+void upload_cache_clear(btt_torrent *t)
+{
+    for (int i = 0; i < CACHE_ENTRIES; i++) {
+        free(t->cache[i].data);
+        t->cache[i].data = NULL;
+        t->cache[i].ready = false;
+    }
+}
