@@ -142,6 +142,8 @@ struct btt_torrent {
     centry cache[CACHE_ENTRIES];
     uint64_t cache_tick;
     uint32_t hashing;        /* pieces on the thread pool */
+    void *spare[64];         /* recycled piece buffers */
+    size_t nspare;
 
     uint64_t downloaded, uploaded, bytes_have;
     rate down, up;
@@ -206,5 +208,13 @@ void session_list_remove(peer **head, peer *p);
 void session_list_add(peer **head, peer *p);
 
 #define LOG_MOD "client"
+
+/* Page-aligned memory for piece data: the kernel copies to and from page-aligned user
+ * buffers several times faster (see docs/architecture.md). */
+void *piece_alloc(size_t size);
+/* Buffers of a torrent's piece length are recycled, so the hot path never maps or faults
+ * in fresh pages. */
+void *torrent_piece_buf(btt_torrent *t);
+void torrent_piece_buf_free(btt_torrent *t, void *buf);
 
 #endif

@@ -22,6 +22,23 @@
 
 static uint64_t now_ms(const btt_torrent *t) { return uv_now(t->s->loop); }
 
+void *piece_alloc(size_t size)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 4096, size ? size : 1) == 0 ? p : NULL;
+}
+
+void *torrent_piece_buf(btt_torrent *t)
+{
+    return t->nspare ? t->spare[--t->nspare] : piece_alloc(t->mi->piece_length);
+}
+
+void torrent_piece_buf_free(btt_torrent *t, void *buf)
+{
+    if (buf && t->nspare < sizeof t->spare / sizeof t->spare[0]) t->spare[t->nspare++] = buf;
+    else free(buf);
+}
+
 /* ---- small senders ---- */
 
 static void send_simple(peer *p, uint8_t id)
@@ -276,7 +293,7 @@ static void on_hashed(void *ud, uint32_t piece, btt_err result)
         btt_picker_failed(t->pk, piece);
         if (t->o.on_error) t->o.on_error(t->o.ud, t, &err);
     }
-    free(pb->data);
+    torrent_piece_buf_free(t, pb->data);
     free(pb->from);
     free(pb);
     t->pb[piece] = NULL;
@@ -333,12 +350,12 @@ static void on_block(btt_torrent *t, peer *p, const btt_msg *m)
             pb->piece = m->index;
             pb->size = btt_metainfo_piece_size(t->mi, m->index);
             pb->nblocks = btt_picker_blocks_in(t->pk, m->index);
-            pb->data = malloc(pb->size);
+            pb->data = torrent_piece_buf(t);
             pb->from = calloc(pb->nblocks, sizeof *pb->from);
         }
         if (!pb || !pb->data || !pb->from) {
             if (pb) {
-                free(pb->data);
+                torrent_piece_buf_free(t, pb->data);
                 free(pb->from);
                 free(pb);
             }
@@ -745,6 +762,7 @@ void torrent_free(btt_torrent *t)
             free(t->pb[i]);
         }
     free(t->pb);
+    while (t->nspare) free(t->spare[--t->nspare]);
     for (size_t i = 0; i < t->nfailed; i++) free_failed(&t->failed[i]);
     free(t->failed);
     free(t->cand);

@@ -70,7 +70,7 @@ static centry *cache_get(btt_torrent *t, uint32_t piece, bool *wait)
     uint32_t size = btt_metainfo_piece_size(t->mi, piece);
     if (!victim->data || victim->size < size) {
         free(victim->data);
-        victim->data = malloc(t->mi->piece_length);
+        victim->data = piece_alloc(t->mi->piece_length);
         if (!victim->data) return NULL;
     }
     victim->t = t;
