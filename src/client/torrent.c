@@ -318,14 +318,13 @@ static void on_block(btt_torrent *t, peer *p, const btt_msg *m)
     size_t i = p->n_out && p->out_req[0].piece == m->index && p->out_req[0].begin == m->begin
                    ? 0
                    : find_out_req(p, m->index, m->begin);
-    if (i != SIZE_MAX) {
-        memmove(p->out_req + i, p->out_req + i + 1, (p->n_out - i - 1) * sizeof *p->out_req);
-        p->n_out--;
-    }
     p->downloaded += m->length;
     t->downloaded += m->length;
     rate_add(&p->down, m->length, now);
     rate_add(&t->down, m->length, now);
+    if (i == SIZE_MAX) return; /* not asked of this peer (or given up on): never trusted */
+    memmove(p->out_req + i, p->out_req + i + 1, (p->n_out - i - 1) * sizeof *p->out_req);
+    p->n_out--;
     p->last_block_ms = now;
     p->snubbed = false;
 
