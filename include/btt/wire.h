@@ -34,7 +34,7 @@ enum btt_msg_id {
     BTT_MSG_REJECT = 0x10,
     BTT_MSG_ALLOWED_FAST = 0x11,
     BTT_MSG_EXTENDED = 20,      /* BEP 10 */
-    BTT_MSG_KEEPALIVE = 0xff,   /* zero-length message (pseudo id) */
+    BTT_MSG_KEEPALIVE = 0x100,  /* zero-length message (pseudo id outside the byte range) */
 };
 
 /* Reserved-byte bits of the handshake. */
@@ -50,7 +50,7 @@ typedef struct btt_handshake {
 
 /* A decoded message. Pointers point into the input and are valid until it changes. */
 typedef struct btt_msg {
-    uint8_t id;
+    uint16_t id;                   /* enum btt_msg_id; unknown ids keep their byte value */
     uint32_t index, begin, length; /* have, request, cancel, reject, suggest, allowed fast; piece: index, begin */
     uint16_t port;                 /* port */
     uint8_t ext_id;                /* extended: the sub-id (0 = handshake) */

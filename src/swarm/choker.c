@@ -29,8 +29,14 @@ static void tit_for_tat(void *state, btt_choke_peer *peers, size_t n, const btt_
 {
     (void)state;
     ranked *r = malloc((n ? n : 1) * sizeof *r);
+    bool *was_unchoked = malloc(n ? n : 1);
     uint64_t rng = ctx->random;
-    if (!r) return; /* keep the current state */
+    if (!r || !was_unchoked) { /* keep the current state */
+        free(r);
+        free(was_unchoked);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) was_unchoked[i] = peers[i].unchoked;
     /* The optimistic peer stays until rotation, if still interested. */
     size_t nopt = 0;
     for (size_t i = 0; i < n; i++) {
@@ -51,17 +57,19 @@ static void tit_for_tat(void *state, btt_choke_peer *peers, size_t n, const btt_
     for (size_t i = 0; i < n; i++)
         if (!peers[i].optimistic) peers[i].unchoked = false;
     for (size_t i = 0; i < m && i < ctx->slots; i++) r[i].p->unchoked = true;
-    /* Optimistic slots: the interested, choked peer that has waited longest (random ties). */
+    /* Optimistic slots: the interested, choked peer that has waited longest (random ties).
+     * A peer unchoked until now has waited 0, so the slot really rotates. */
     while (nopt < ctx->optimistic) {
         btt_choke_peer *best = NULL;
-        uint64_t best_tie = 0;
+        uint64_t best_tie = 0, best_since = 0;
         for (size_t i = 0; i < n; i++) {
             btt_choke_peer *p = &peers[i];
             if (!p->interested || p->unchoked) continue;
+            uint64_t since = was_unchoked[i] ? ctx->now_ms : p->choked_since_ms;
             uint64_t tie = mix(&rng);
-            if (!best || p->choked_since_ms < best->choked_since_ms ||
-                (p->choked_since_ms == best->choked_since_ms && tie < best_tie)) {
+            if (!best || since < best_since || (since == best_since && tie < best_tie)) {
                 best = p;
+                best_since = since;
                 best_tie = tie;
             }
         }
@@ -70,6 +78,7 @@ static void tit_for_tat(void *state, btt_choke_peer *peers, size_t n, const btt_
         nopt++;
     }
     free(r);
+    free(was_unchoked);
 }
 
 const btt_choke_policy btt_choke_tit_for_tat = {"tit-for-tat", tit_for_tat, NULL};

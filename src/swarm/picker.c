@@ -307,7 +307,38 @@ static size_t take_blocks(btt_picker *p, dlp *d, const void *peer, size_t max, b
     return n;
 }
 
-#define MAX_NEW 64 /* new pieces started per pick */
+static uint32_t next_sequential(const btt_picker *p, const btt_bitfield *bf)
+{
+    for (uint32_t x = 0; x < p->n; x++)
+        if (included(p, x) && peer_has(bf, x)) return x;
+    return UINT32_MAX;
+}
+
+/* The rarest piece the peer has; among equally rare ones a random one: the scan of each
+ * availability bucket starts at a random position (the order inside a bucket is not random:
+ * swaps on availability changes leave it close to index order). */
+static uint32_t next_rarest(btt_picker *p, const btt_bitfield *bf)
+{
+    for (uint32_t a = 0; a <= p->maxa; a++) {
+        uint32_t lo = p->start[a], hi = p->start[a + 1];
+        if (lo >= hi) continue;
+        uint32_t size = hi - lo, r = (uint32_t)(next_rand(p) % size);
+        for (uint32_t k = 0; k < size; k++) {
+            uint32_t x = p->order[lo + (r + k) % size];
+            if (peer_has(bf, x)) return x;
+        }
+    }
+    return UINT32_MAX;
+}
+
+/* True when every wanted block is requested from someone: the endgame. */
+static bool all_requested(const btt_picker *p)
+{
+    if (p->n_incl) return false; /* a wanted piece nobody has asked for yet */
+    for (uint32_t i = 0; i < p->ndl; i++)
+        if (p->dl[i]->nfree && p->prio[p->dl[i]->piece]) return false;
+    return true;
+}
 
 size_t btt_picker_pick(btt_picker *p, const btt_bitfield *bf, const void *peer, size_t max, btt_block *out,
                        bool *endgame)
@@ -321,26 +352,14 @@ size_t btt_picker_pick(btt_picker *p, const btt_bitfield *bf, const void *peer, 
     }
     /* 2. start new pieces: sequential by index, otherwise rarest first */
     while (n < max) {
-        uint32_t cand[MAX_NEW], nc = 0;
-        uint32_t per_piece = p->n ? btt_picker_blocks_in(p, 0) : 1;
-        size_t want = (max - n + per_piece - 1) / per_piece;
-        if (want > MAX_NEW) want = MAX_NEW;
-        if (p->sequential) {
-            for (uint32_t x = 0; x < p->n && nc < want; x++)
-                if (included(p, x) && peer_has(bf, x)) cand[nc++] = x;
-        } else {
-            for (uint32_t i = 0; i < p->n_incl && nc < want; i++)
-                if (peer_has(bf, p->order[i])) cand[nc++] = p->order[i];
-        }
-        if (nc == 0) break;
-        for (uint32_t k = 0; k < nc && n < max; k++) {
-            dlp *d = start_dl(p, cand[k]);
-            if (!d) return n;
-            n += take_blocks(p, d, peer, max - n, out + n);
-        }
+        uint32_t x = p->sequential ? next_sequential(p, bf) : next_rarest(p, bf);
+        if (x == UINT32_MAX) break;
+        dlp *d = start_dl(p, x);
+        if (!d) return n;
+        n += take_blocks(p, d, peer, max - n, out + n);
     }
-    if (n > 0) return n;
-    /* 3. endgame: nothing left to ask anyone first; ask a second peer for what is pending */
+    if (n > 0 || !all_requested(p)) return n;
+    /* 3. endgame: every wanted block is requested; ask a second peer for what is pending */
     for (uint32_t i = 0; i < p->ndl && n < max; i++) {
         dlp *d = p->dl[i];
         if (!p->prio[d->piece] || !peer_has(bf, d->piece)) continue;
@@ -369,9 +388,8 @@ bool btt_picker_received(btt_picker *p, uint32_t piece, uint32_t begin, const vo
     dlp *d = find_block(p, piece, begin, &b);
     *other = NULL;
     *complete = false;
-    if (!d || d->state[b] == B_RECV) return false;
-    if (d->state[b] == B_FREE) d->nfree--; /* a late block after its request was given up: still good */
-    else *other = d->owner[2 * b] == peer ? d->owner[2 * b + 1] : d->owner[2 * b];
+    if (!d || d->state[b] != B_REQ) return false; /* never requested, or already in */
+    *other = d->owner[2 * b] == peer ? d->owner[2 * b + 1] : d->owner[2 * b];
     d->state[b] = B_RECV;
     d->owner[2 * b] = d->owner[2 * b + 1] = NULL;
     d->nreceived++;

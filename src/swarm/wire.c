@@ -255,7 +255,7 @@ btt_err btt_ext_handshake_parse(const uint8_t *p, size_t len, btt_ext_handshake 
         memcpy(out->yourip.ip, s, sl);
     }
     out->raw = p;
-    out->raw_len = len;
+    out->raw_len = btt_ben_consumed(doc); /* trailing bytes are not part of the dictionary */
     btt_ben_free(doc);
     return BTT_OK;
 }
@@ -277,7 +277,7 @@ btt_err btt_ext_handshake_build(btt_buf *b, const btt_ext_item *m, size_t nm, co
 {
     btt_ext_item sorted[BTT_EXT_MAX];
     if (nm > BTT_EXT_MAX) return BTT_EINVAL;
-    memcpy(sorted, m, nm * sizeof *m);
+    if (nm) memcpy(sorted, m, nm * sizeof *m);
     qsort(sorted, nm, sizeof *sorted, cmp_item);
     btt_err e = btt_benc_dict(b);
     e |= btt_benc_cstr(b, "m");
