@@ -38,4 +38,8 @@ void cli_progress_end(cli_progress *p);
 
 uint64_t cli_now_ns(void);
 
+/* Prints text from a torrent or a peer to stdout with control characters and invalid UTF-8
+ * escaped (\xNN), so a hostile name cannot drive the terminal. */
+void cli_put_safe(const char *s);
+
 #endif

@@ -39,7 +39,7 @@ static btt_err write_file_atomic(const char *path, const uint8_t *data, size_t l
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     btt_err e = BTT_OK;
     if (fd < 0) {
-        e = btt_error_errno(err, errno, tmp);
+        e = btt_error_errno(err, errno, path); /* the user named path, not our temporary file */
         free(tmp);
         return e;
     }

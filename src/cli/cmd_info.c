@@ -16,19 +16,10 @@ static const char help[] =
     "the file list (padding files marked [pad]). A magnet link shows its info-hash, name,\n"
     "trackers, peers and selected files.\n";
 
-/* Prints s with control characters escaped, so a hostile name cannot drive the terminal. */
-static void put_safe(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f) printf("\\x%02x", *p);
-        else putchar(*p);
-    }
-}
-
 static void line(const char *key, const char *val)
 {
     printf("%s: ", key);
-    put_safe(val);
+    cli_put_safe(val);
     putchar('\n');
 }
 
@@ -78,7 +69,7 @@ static int show_torrent(const char *path)
     for (size_t t = 0; t < mi->num_tiers; t++)
         for (size_t i = 0; i < mi->tiers[t].count; i++) {
             printf("tracker (tier %zu): ", t + 1);
-            put_safe(mi->tiers[t].urls[i]);
+            cli_put_safe(mi->tiers[t].urls[i]);
             putchar('\n');
         }
     for (size_t i = 0; i < mi->num_web_seeds; i++) line("web seed", mi->web_seeds[i]);
@@ -86,7 +77,7 @@ static int show_torrent(const char *path)
     printf("files: %zu\n", mi->num_files);
     for (size_t i = 0; i < mi->num_files; i++) {
         printf("  %llu ", (unsigned long long)mi->files[i].length);
-        put_safe(mi->files[i].path);
+        cli_put_safe(mi->files[i].path);
         puts(mi->files[i].attr & BTT_FILE_PAD ? " [pad]" : "");
     }
     btt_metainfo_free(mi);

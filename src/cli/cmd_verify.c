@@ -86,30 +86,30 @@ int cmd_verify(int argc, char **argv)
 
     printf("FAILED: %u of %u pieces bad or missing (%u bad, %u missing, %u unreadable)\n",
            mi->num_pieces - res.good, mi->num_pieces, res.bad, res.missing, res.io_errors);
-    /* Per file: count bad and missing pieces touching it. */
-    uint32_t *bad = calloc(mi->num_files, sizeof *bad), *missing = calloc(mi->num_files, sizeof *missing);
-    if (bad && missing) {
+    /* Per file: count bad, missing and unreadable pieces touching it. */
+    uint32_t(*per_file)[3] = calloc(mi->num_files, sizeof *per_file);
+    if (per_file) {
         for (uint32_t i = 0; i < mi->num_pieces; i++) {
             if (per_piece[i] == BTT_OK) continue;
+            int kind = per_piece[i] == BTT_EHASH ? 0 : per_piece[i] == BTT_ENOENT ? 1 : 2;
             size_t first, last;
             btt_metainfo_piece_files(mi, i, &first, &last);
-            for (size_t f = first; f <= last && f < mi->num_files; f++) {
-                if (mi->files[f].attr & BTT_FILE_PAD || mi->files[f].length == 0) continue;
-                if (per_piece[i] == BTT_EHASH) bad[f]++;
-                else missing[f]++;
-            }
+            for (size_t f = first; f <= last && f < mi->num_files; f++)
+                if (!(mi->files[f].attr & BTT_FILE_PAD) && mi->files[f].length) per_file[f][kind]++;
         }
         size_t listed = 0, affected = 0;
         for (size_t f = 0; f < mi->num_files; f++) {
-            if (!bad[f] && !missing[f]) continue;
+            if (!per_file[f][0] && !per_file[f][1] && !per_file[f][2]) continue;
             affected++;
-            if (listed++ < MAX_FILES_LISTED)
-                printf("  %s: pieces %u bad, %u missing\n", mi->files[f].path, bad[f], missing[f]);
+            if (listed++ < MAX_FILES_LISTED) {
+                printf("  ");
+                cli_put_safe(mi->files[f].path);
+                printf(": pieces %u bad, %u missing, %u unreadable\n", per_file[f][0], per_file[f][1], per_file[f][2]);
+            }
         }
         if (affected > MAX_FILES_LISTED) printf("  ... and %zu more files\n", affected - MAX_FILES_LISTED);
     }
-    free(bad);
-    free(missing);
+    free(per_file);
     rc = CLI_FAIL;
 out:
     free(per_piece);

@@ -103,9 +103,16 @@ static btt_err acquire(btt_storage *st, size_t i, bool write, int *fd, btt_error
             if ((e = btt_path_mkparents(f->path, err))) goto out;
             flags |= O_CREAT;
         }
-        int nfd = open(f->path, flags | O_CLOEXEC, 0644);
+        /* O_NONBLOCK: a FIFO in the data's place must not hang us; only regular files count */
+        int nfd = open(f->path, flags | O_CLOEXEC | O_NONBLOCK, 0644);
         if (nfd < 0) {
             e = btt_error_errno(err, errno, f->path);
+            goto out;
+        }
+        struct stat sb;
+        if (fstat(nfd, &sb) != 0 || !S_ISREG(sb.st_mode) || fcntl(nfd, F_SETFL, 0) != 0) {
+            e = btt_error_set(err, BTT_EIO, "%s: not a regular file", f->path);
+            close(nfd);
             goto out;
         }
         f->fd = nfd;

@@ -201,7 +201,7 @@ btt_err btt_metainfo_create(const char *path, const btt_create_opts *opts, btt_b
     if (S_ISDIR(sb.st_mode)) {
         mi.multi_file = true;
         if ((e = walk_dir(&w, path, "", err))) goto out;
-        qsort(w.files, w.n, sizeof *w.files, cmp_file);
+        if (w.n > 1) qsort(w.files, w.n, sizeof *w.files, cmp_file);
     } else if (S_ISREG(sb.st_mode)) {
         if ((e = add_file(&w, name, (uint64_t)sb.st_size, err))) goto out;
     } else {

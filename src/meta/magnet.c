@@ -130,7 +130,7 @@ static btt_err parse_select(btt_magnet *m, const char *s, btt_error *err)
         m->select = v;
         for (uint64_t i = a; i <= b; i++) m->select[m->num_select++] = (uint32_t)i;
     }
-    qsort(m->select, m->num_select, sizeof *m->select, cmp_u32);
+    if (m->num_select > 1) qsort(m->select, m->num_select, sizeof *m->select, cmp_u32);
     size_t k = 0;
     for (size_t i = 0; i < m->num_select; i++)
         if (k == 0 || m->select[k - 1] != m->select[i]) m->select[k++] = m->select[i];

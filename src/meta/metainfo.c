@@ -64,6 +64,10 @@ static btt_err parse_trackers(btt_metainfo *mi, const btt_ben *root)
         btt_tier tier = {NULL, 0};
         for (const btt_ben *u = btt_ben_list_first(t); u; u = btt_ben_next(u)) {
             char *url = get_text(u);
+            if (url && !url[0]) {
+                free(url); /* an empty URL names no tracker */
+                continue;
+            }
             if (url && push_str(&tier.urls, &tier.count, url)) goto nomem;
         }
         if (!tier.count) continue;
