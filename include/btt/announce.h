@@ -12,6 +12,10 @@
 #include "btt/error.h"
 #include "btt/sha1.h"
 
+/* Caps on what a tracker can make us hold. */
+#define BTT_ANNOUNCE_MAX_PEERS 50000      /* peers in one reply (all forms together) */
+#define BTT_TRACKER_MAX_BODY (16u << 20) /* bytes of an HTTP reply */
+
 typedef enum {
     BTT_EVENT_NONE = 0,
     BTT_EVENT_COMPLETED = 1,
@@ -49,13 +53,17 @@ void btt_announce_resp_free(btt_announce_resp *r); /* frees the members, not r *
  * event, numwant, key, trackerid and extra_query. New string, or NULL if out of memory. */
 char *btt_http_announce_url(const char *announce_url, const btt_announce_req *r);
 
-/* Parses a bencoded announce response. A "failure reason" gives BTT_ETRACKER with the
- * tracker's text in err. Limits: 50,000 peers, 16 MiB. */
+/* Parses a bencoded announce response (tolerant decoding). A "failure reason" gives
+ * BTT_ETRACKER with the tracker's text in err. Compact strings whose length is not a multiple
+ * of 6 (peers) or 18 (peers6) give BTT_EPROTO; more than BTT_ANNOUNCE_MAX_PEERS peers give
+ * BTT_ETOOBIG. Dictionary-model peers with a hostname instead of an IP, and peers with port 0,
+ * are skipped. On success free out with btt_announce_resp_free; on failure out holds nothing. */
 BTT_WUR btt_err btt_http_announce_parse(const uint8_t *body, size_t len, btt_announce_resp *out, btt_error *err);
 
-/* BEP 48 scrape: the scrape URL for an announce URL whose last path component starts with
- * "announce" (NULL when the tracker has no scrape convention), and the parse of the reply
- * for one info-hash. */
+/* BEP 48 scrape: the scrape URL (with the info_hash query) for an announce URL whose last
+ * path component starts with "announce" (NULL when the tracker has no scrape convention),
+ * and the parse of the reply for one info-hash. A reply without an entry for the hash means
+ * the tracker has no swarm: all three counts are 0. */
 char *btt_http_scrape_url(const char *announce_url, const uint8_t info_hash[BTT_SHA1_LEN]);
 typedef struct btt_scrape_resp {
     int64_t complete, incomplete, downloaded; /* -1 when absent */
@@ -67,8 +75,8 @@ BTT_WUR btt_err btt_http_scrape_parse(const uint8_t *body, size_t len, const uin
 enum { BTT_UDP_CONNECT = 0, BTT_UDP_ANNOUNCE = 1, BTT_UDP_SCRAPE = 2, BTT_UDP_ERROR = 3 };
 #define BTT_UDP_PROTOCOL_ID 0x41727101980ULL
 
+/* Each writes the whole packet and returns its length (16, 98, 36). */
 size_t btt_udp_connect_req(uint8_t out[16], uint32_t txid);
-/* ipv6: the socket is IPv6, so peers in the reply are 18 bytes each. */
 size_t btt_udp_announce_req(uint8_t out[98], uint64_t conn_id, uint32_t txid, const btt_announce_req *r);
 size_t btt_udp_scrape_req(uint8_t out[36], uint64_t conn_id, uint32_t txid, const uint8_t info_hash[BTT_SHA1_LEN]);
 
@@ -80,7 +88,10 @@ typedef struct btt_udp_reply {
     char message[256];          /* error */
 } btt_udp_reply;
 
-/* Parses a reply; ipv6 selects 18-byte peers. The caller matches txid and action. */
+/* Parses a reply; ipv6 (the socket is IPv6) selects 18-byte peers, else 6-byte ones. The
+ * caller matches txid and action. Short packets and peer bytes that are not a whole number of
+ * entries give BTT_EPROTO. For an announce reply out->announce.peers is allocated: free it
+ * with btt_announce_resp_free(&out->announce). The error message is printable and capped. */
 BTT_WUR btt_err btt_udp_reply_parse(const uint8_t *p, size_t len, bool ipv6, btt_udp_reply *out, btt_error *err);
 
 #endif
