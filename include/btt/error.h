@@ -31,7 +31,12 @@
     X(TRACKER, "tracker error")                                            \
     X(TIMEDOUT, "timed out")                                               \
     X(NET, "network error")                                                \
-    X(BANNED, "peer is banned")
+    X(BANNED, "peer is banned")                                            \
+    X(AUTH, "wrong password or damaged wallet")                            \
+    X(LEDGER, "ledger rejected the operation")                             \
+    X(WALLET, "not a btt wallet file")                                     \
+    X(VERSION, "unsupported format version")                               \
+    X(EXIST, "already exists")
 
 typedef enum btt_err {
 #define BTT_X_ENUM(name, msg) BTT_E##name,
