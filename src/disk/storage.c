@@ -23,6 +23,8 @@ typedef struct sfile {
     int refs;     /* threads using fd */
     bool created; /* opened for writing (and sized) */
     uint64_t lru; /* last use tick */
+    pthread_mutex_t wlock; /* one writer per file: concurrent buffered writes to one inode
+                              only spin on its lock in the kernel */
 } sfile;
 
 struct btt_storage {
@@ -48,6 +50,7 @@ btt_err btt_storage_open(const btt_metainfo *mi, const char *dir, unsigned mode,
     char *root = btt_path_join(dir, mi->name);
     for (size_t i = 0; i < mi->num_files; i++) {
         st->files[i].fd = -1;
+        pthread_mutex_init(&st->files[i].wlock, NULL);
         st->files[i].path = !root ? NULL : mi->multi_file ? btt_path_join(root, mi->files[i].path) : strdup(root);
         if (!st->files[i].path) {
             free(root);
@@ -66,6 +69,7 @@ void btt_storage_close(btt_storage *st)
     for (size_t i = 0; i < st->mi->num_files; i++) {
         if (st->files[i].fd >= 0) close(st->files[i].fd);
         free(st->files[i].path);
+        pthread_mutex_destroy(&st->files[i].wlock);
     }
     pthread_mutex_destroy(&st->lock);
     free(st->files);
@@ -156,6 +160,7 @@ static btt_err file_io(btt_storage *st, size_t i, op_kind op, uint64_t off, uint
     btt_err e = acquire(st, i, op == OP_WRITE, &fd, err);
     if (e) return e;
     size_t done = 0;
+    if (op == OP_WRITE) pthread_mutex_lock(&st->files[i].wlock);
     while (done < len) {
         ssize_t r = op == OP_READ ? pread(fd, buf + done, len - done, (off_t)(off + done))
                                   : pwrite(fd, buf + done, len - done, (off_t)(off + done));
@@ -171,6 +176,7 @@ static btt_err file_io(btt_storage *st, size_t i, op_kind op, uint64_t off, uint
         }
         done += (size_t)r;
     }
+    if (op == OP_WRITE) pthread_mutex_unlock(&st->files[i].wlock);
     release(st, i);
     return e;
 }
