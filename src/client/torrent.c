@@ -243,7 +243,8 @@ static void check_complete(btt_torrent *t)
     t->complete = true;
     save_resume(t);
     if (t->ann && btt_picker_have_bitfield(t->pk)->count == t->mi->num_pieces) btt_announcer_completed(t->ann);
-    for (peer *p = t->peers; p; p = p->next) {
+    for (peer *p = t->peers, *next; p; p = next) {
+        next = p->next; /* peer_close unlinks p */
         if (p->state != P_ACTIVE) continue;
         update_interest(t, p);
         if (p->seed && btt_picker_have_bitfield(t->pk)->count == t->mi->num_pieces) peer_close(p, "both seeds");
