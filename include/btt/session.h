@@ -17,7 +17,8 @@ typedef struct btt_session btt_session;
 typedef struct btt_torrent btt_torrent;
 
 typedef struct btt_session_opts {
-    const char *bind;          /* listen address, default "0.0.0.0" */
+    const char *bind;          /* listen address; default "::" (dual-stack IPv6 + IPv4), or
+                                  "0.0.0.0" on hosts without IPv6 */
     uint16_t port;             /* listen port; 0 = ephemeral */
     uint32_t max_peers;        /* per torrent, default 60 */
     uint32_t max_half_open;    /* outgoing connects in progress, default 16 */

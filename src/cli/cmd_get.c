@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "btt/log.h"
+#include "btt/path.h"
 #include "btt/session.h"
 #include "cli/cli.h"
 
@@ -20,9 +21,10 @@ static const char get_help[] =
     "every piece, and exits 0 when done. Peers come from the torrent's trackers and --peer.\n"
     "Progress survives restarts: stopping (Ctrl-C) saves what was verified.\n"
     "\n"
-    "  -d, --dir DIR          download directory (default: .)\n"
+    "  -d, --dir DIR          download directory, made if missing (default: .)\n"
     "      --peer HOST:PORT   connect to this peer (repeatable; numeric addresses)\n"
-    "      --bind ADDR        local address to listen on and connect from (default 0.0.0.0)\n"
+    "      --bind ADDR        local address to listen on and connect from (default: all\n"
+    "                         IPv6 and IPv4 addresses)\n"
     "      --port N           listen port (default 6881; 0 picks a free one)\n"
     "      --seed             keep seeding after the download until stopped\n"
     "      --sequential       download pieces in order (for streaming)\n"
@@ -41,7 +43,7 @@ static const char seed_help[] =
     "\n"
     "  -d, --dir DIR          directory holding the data (default: .)\n"
     "      --peer HOST:PORT   also connect to this peer (repeatable)\n"
-    "      --bind ADDR        local address (default 0.0.0.0)\n"
+    "      --bind ADDR        local address (default: all IPv6 and IPv4 addresses)\n"
     "      --port N           listen port (default 6881; 0 picks a free one)\n"
     "      --no-trackers      do not contact the torrent's trackers\n"
     "      --max-peers N      connections (default 60)\n"
@@ -270,6 +272,16 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
     if (btt_metainfo_load(argv[optind], &mi, &err)) {
         free(files);
         return cli_btt_error(cmd, &err);
+    }
+    if (!seed_cmd) { /* a download directory that does not exist yet is made */
+        char *probe = btt_path_join(dir, "x");
+        btt_err e = probe ? btt_path_mkparents(probe, &err) : btt_error_set(&err, BTT_ENOMEM, "out of memory");
+        free(probe);
+        if (e) {
+            btt_metainfo_free(mi);
+            free(files);
+            return cli_btt_error(cmd, &err);
+        }
     }
 
     app a = {.cmd = cmd, .seed_after = seed_after, .tty = isatty(STDERR_FILENO), .rc = CLI_OK,

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define TICK_MS 500
 
@@ -172,6 +174,15 @@ static void on_handle_closed(uv_handle_t *h)
     session_handle_closed(s);
 }
 
+/* Without --bind: IPv6 and IPv4 on one dual-stack socket where the host has IPv6. */
+static const char *default_bind(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return "0.0.0.0";
+    close(fd);
+    return "::";
+}
+
 btt_err btt_session_new(uv_loop_t *loop, const btt_session_opts *opts, btt_session **out, btt_error *err)
 {
     *out = NULL;
@@ -183,7 +194,7 @@ btt_err btt_session_new(uv_loop_t *loop, const btt_session_opts *opts, btt_sessi
     if (!s->o.max_half_open) s->o.max_half_open = 16;
     if (!s->o.unchoke_slots) s->o.unchoke_slots = 4;
     if (!s->o.optimistic_slots) s->o.optimistic_slots = 1;
-    s->bind_str = strdup(s->o.bind ? s->o.bind : "0.0.0.0");
+    s->bind_str = strdup(s->o.bind ? s->o.bind : default_bind());
     s->state_dir = s->o.state_dir ? strdup(s->o.state_dir) : default_state_dir();
     if (!s->bind_str || !s->state_dir) {
         free(s->bind_str);
