@@ -308,7 +308,8 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
         uv_run(&a.loop, UV_RUN_DEFAULT);
         goto out;
     }
-    for (size_t i = 0; i < npeers; i++) btt_torrent_add_peer(a.t, &peer_addrs[i]);
+    /* a torrent found complete at once may already be stopping (and a.t cleared) */
+    for (size_t i = 0; i < npeers && a.t && !a.stopping; i++) btt_torrent_add_peer(a.t, &peer_addrs[i]);
     uv_signal_init(&a.loop, &a.sigint);
     uv_signal_init(&a.loop, &a.sigterm);
     a.sigint.data = a.sigterm.data = &a;

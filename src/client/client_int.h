@@ -153,6 +153,9 @@ struct btt_torrent {
     bool resume_dirty;
     uint64_t started_ms;
     void (*stopped_cb)(btt_torrent *t);
+    void (*closed_cb)(btt_session *s);
+    uv_timer_t reaper;       /* reports the stop from a fresh loop turn, never from inside
+                                a callback that still uses the torrent */
 };
 
 /* torrent.c */
@@ -163,7 +166,8 @@ void torrent_peer_connect_failed(btt_torrent *t, const btt_addr *a);
 void torrent_tick(btt_torrent *t, uint64_t now_ms);
 void torrent_stop(btt_torrent *t, void (*stopped)(btt_torrent *t));
 void torrent_maybe_stopped(btt_torrent *t); /* a thread-pool job of a stopping torrent ended */
-void torrent_free(btt_torrent *t);
+/* Closes the torrent's own handle and frees it from the close callback; done(s) follows. */
+void torrent_close(btt_torrent *t, void (*done)(btt_session *s));
 bool torrent_accepts_peer(btt_torrent *t);
 
 /* upload.c */

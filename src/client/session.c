@@ -277,10 +277,8 @@ static void torrent_stopped(btt_torrent *t)
             *pp = t->next;
             break;
         }
-    torrent_free(t);
-    if (s->closing && !s->torrents) {
-        close_handles(s); /* every torrent is stopped */
-    }
+    if (s->closing && !s->torrents) close_handles(s); /* every torrent is stopped */
+    torrent_close(t, session_handle_closed);
 }
 
 void btt_session_close(btt_session *s, void (*done)(void *ud), void *ud)

@@ -533,6 +533,7 @@ static candidate *find_candidate(btt_torrent *t, const btt_addr *a)
 
 void btt_torrent_add_peer(btt_torrent *t, const btt_addr *a)
 {
+    if (t->state == T_STOPPING || t->state == T_STOPPED) return;
     if (find_candidate(t, a) || t->ncand >= MAX_CANDIDATES || a->port == 0) return;
     btt_addr me = btt_session_listen_addr(t->s);
     if (btt_addr_eq(a, &me)) return;
@@ -710,11 +711,17 @@ void torrent_tick(btt_torrent *t, uint64_t now)
 
 /* ---- stopping ---- */
 
+static void on_reaper(uv_timer_t *h)
+{
+    btt_torrent *t = h->data;
+    if (t->stopped_cb) t->stopped_cb(t);
+}
+
 static void finish_stop(btt_torrent *t)
 {
     t->state = T_STOPPED;
     save_resume(t);
-    if (t->stopped_cb) t->stopped_cb(t);
+    uv_timer_start(&t->reaper, on_reaper, 0, 0);
 }
 
 void torrent_maybe_stopped(btt_torrent *t) { maybe_finish_stop(t); }
@@ -735,7 +742,7 @@ void torrent_stop(btt_torrent *t, void (*stopped)(btt_torrent *t))
 {
     t->stopped_cb = stopped;
     if (t->state == T_STOPPED) {
-        if (stopped) stopped(t);
+        uv_timer_start(&t->reaper, on_reaper, 0, 0);
         return;
     }
     bool was_checking = t->state == T_CHECKING;
@@ -752,7 +759,24 @@ void torrent_stop(btt_torrent *t, void (*stopped)(btt_torrent *t))
     maybe_finish_stop(t);
 }
 
-void torrent_free(btt_torrent *t)
+static void torrent_free(btt_torrent *t);
+
+static void on_torrent_closed(uv_handle_t *h)
+{
+    btt_torrent *t = h->data;
+    btt_session *s = t->s;
+    void (*done)(btt_session *) = t->closed_cb;
+    torrent_free(t);
+    if (done) done(s);
+}
+
+void torrent_close(btt_torrent *t, void (*done)(btt_session *s))
+{
+    t->closed_cb = done;
+    uv_close((uv_handle_t *)&t->reaper, on_torrent_closed);
+}
+
+static void torrent_free(btt_torrent *t)
 {
     upload_cache_clear(t);
     for (uint32_t i = 0; t->pb && i < t->mi->num_pieces; i++)

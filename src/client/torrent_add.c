@@ -124,21 +124,19 @@ static bool any_file_exists(btt_torrent *t)
     return false;
 }
 
-/* Decides which pieces to trust and which to hash, then starts hashing. */
-static btt_err start_check(btt_torrent *t, btt_error *err)
+/* Decides which pieces to trust and which to hash. Allocates everything it needs, so the
+ * torrent can be linked into the session only once nothing can fail any more. */
+static checker *prepare_check(btt_torrent *t, btt_error *err)
 {
     checker *c = calloc(1, sizeof *c);
-    if (!c || btt_bitfield_init(&c->todo, t->mi->num_pieces)) {
+    btt_bitfield have = {0};
+    if (!c || btt_bitfield_init(&c->todo, t->mi->num_pieces) || btt_bitfield_init(&have, t->mi->num_pieces)) {
+        if (c) btt_bitfield_free(&c->todo);
         free(c);
-        return btt_error_set(err, BTT_ENOMEM, "out of memory");
+        btt_error_set(err, BTT_ENOMEM, "out of memory");
+        return NULL;
     }
     c->t = t;
-    btt_bitfield have = {0};
-    if (btt_bitfield_init(&have, t->mi->num_pieces)) {
-        btt_bitfield_free(&c->todo);
-        free(c);
-        return btt_error_set(err, BTT_ENOMEM, "out of memory");
-    }
     btt_error rerr = {0};
     btt_err r = t->o.seed_only ? BTT_ENOENT : btt_resume_load(t->resume_path, t->mi, t->st, &have, &c->todo, &rerr);
     if (r == BTT_OK) {
@@ -151,8 +149,7 @@ static btt_err start_check(btt_torrent *t, btt_error *err)
         if (t->o.seed_only || any_file_exists(t)) btt_bitfield_set_all(&c->todo);
     }
     btt_bitfield_free(&have);
-    check_next(c);
-    return BTT_OK;
+    return c;
 }
 
 static btt_err select_files(btt_torrent *t, btt_error *err)
@@ -233,10 +230,19 @@ btt_err btt_torrent_add(btt_session *s, btt_metainfo *mi, const btt_torrent_opts
         e = err ? err->code : BTT_EIO;
         goto fail;
     }
+    checker *c = prepare_check(t, err);
+    if (!c) {
+        e = BTT_ENOMEM;
+        goto fail;
+    }
+    uv_timer_init(s->loop, &t->reaper); /* cannot fail for a valid loop */
+    t->reaper.data = t;
+    s->open_handles++;
     t->next = s->torrents;
     s->torrents = t;
     *out = t;
-    return start_check(t, err);
+    check_next(c); /* may finish at once, and even complete and stop the torrent */
+    return BTT_OK;
 fail:
     t->mi = NULL; /* the caller keeps mi on failure */
     btt_picker_free(t->pk);
