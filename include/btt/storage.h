@@ -33,6 +33,10 @@ BTT_WUR btt_err btt_storage_write(btt_storage *st, uint64_t offset, const void *
 /* Flushes written files to stable storage (fdatasync). */
 BTT_WUR btt_err btt_storage_sync(btt_storage *st, btt_error *err);
 
+/* Creates file i if it does not exist yet (write mode): how empty files come to exist, since
+ * no piece ever writes to them. Padding files are never created. */
+BTT_WUR btt_err btt_storage_create_file(btt_storage *st, size_t i, btt_error *err);
+
 /* Full path of file i (owned by the storage). */
 const char *btt_storage_file_path(const btt_storage *st, size_t i);
 

@@ -169,6 +169,7 @@ void torrent_maybe_stopped(btt_torrent *t); /* a thread-pool job of a stopping t
 /* Closes the torrent's own handle and frees it from the close callback; done(s) follows. */
 void torrent_close(btt_torrent *t, void (*done)(btt_session *s));
 bool torrent_accepts_peer(btt_torrent *t);
+void torrent_create_empty_files(btt_torrent *t);
 
 /* upload.c */
 void upload_serve(btt_torrent *t, peer *p);

@@ -55,7 +55,8 @@ void peer_close(peer *p, const char *why)
 {
     if (p->state == P_CLOSING) return;
     char a[BTT_ADDR_STRLEN];
-    BTT_LOGD(LOG_MOD, "peer %s closed: %s", btt_addr_format(&p->addr, a), why);
+    if (p->state == P_ACTIVE) BTT_LOGI(LOG_MOD, "peer %s closed: %s", btt_addr_format(&p->addr, a), why);
+    else BTT_LOGD(LOG_MOD, "peer %s closed: %s", btt_addr_format(&p->addr, a), why);
     bool was_connecting = p->state == P_CONNECTING;
     p->state = P_CLOSING;
     if (p->t) torrent_peer_closed(p->t, p);

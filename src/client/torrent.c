@@ -237,10 +237,24 @@ static void save_resume(btt_torrent *t)
     t->last_resume_ms = now_ms(t);
 }
 
+/* No piece writes an empty file, so the wanted ones are made when the download completes. */
+void torrent_create_empty_files(btt_torrent *t)
+{
+    if (t->o.seed_only) return;
+    for (size_t i = 0; i < t->mi->num_files; i++) {
+        if (t->mi->files[i].length || (t->mi->files[i].attr & BTT_FILE_PAD)) continue;
+        bool wanted = !t->o.files;
+        for (size_t k = 0; k < t->o.num_files && !wanted; k++) wanted = t->o.files[k] == i;
+        btt_error err = {0};
+        if (wanted && btt_storage_create_file(t->st, i, &err)) BTT_LOGW(LOG_MOD, "%s", btt_error_str(&err));
+    }
+}
+
 static void check_complete(btt_torrent *t)
 {
     if (t->complete || btt_picker_left(t->pk) != 0 || t->state != T_RUNNING) return;
     t->complete = true;
+    torrent_create_empty_files(t);
     save_resume(t);
     if (t->ann && btt_picker_have_bitfield(t->pk)->count == t->mi->num_pieces) btt_announcer_completed(t->ann);
     for (peer *p = t->peers, *next; p; p = next) {
@@ -416,13 +430,6 @@ static void on_cancel(peer *p, const btt_msg *m)
     }
 }
 
-static void count_wanted(btt_torrent *t, peer *p)
-{
-    p->wanted = 0;
-    for (uint32_t i = btt_bitfield_next_set(&p->have, 0); i < p->have.nbits; i = btt_bitfield_next_set(&p->have, i + 1))
-        if (btt_picker_wants(t->pk, i)) p->wanted++;
-}
-
 static void became_seed(btt_torrent *t, peer *p)
 {
     p->seed = true;
@@ -476,29 +483,40 @@ void torrent_peer_msg(btt_torrent *t, peer *p, const btt_msg *m)
         break;
     case BTT_MSG_BITFIELD:
     case BTT_MSG_HAVE_ALL:
-    case BTT_MSG_HAVE_NONE:
-        if (p->have.count) {
-            peer_close(p, "bitfield after pieces were announced");
+    case BTT_MSG_HAVE_NONE: {
+        /* Normally the first message; aria2 also sends one later (after have none) in place of
+         * many haves. Pieces are never lost, so a later one only adds pieces. */
+        btt_bitfield bf;
+        btt_error err = {0};
+        if (btt_bitfield_init(&bf, t->mi->num_pieces)) {
+            peer_close(p, "out of memory");
             return;
         }
-        if (m->id == BTT_MSG_BITFIELD) {
-            btt_error err = {0};
-            if (btt_bitfield_load(&p->have, m->data, m->data_len, &err)) {
-                peer_close(p, btt_error_str(&err));
-                return;
-            }
-        } else if (m->id == BTT_MSG_HAVE_ALL) {
+        if (m->id == BTT_MSG_BITFIELD && btt_bitfield_load(&bf, m->data, m->data_len, &err)) {
+            btt_bitfield_free(&bf);
+            peer_close(p, btt_error_str(&err));
+            return;
+        }
+        if (m->id == BTT_MSG_HAVE_ALL) {
             if (!p->fast) {
+                btt_bitfield_free(&bf);
                 peer_close(p, "have all without the fast extension");
                 return;
             }
-            btt_bitfield_set_all(&p->have);
+            btt_bitfield_set_all(&bf);
         }
-        btt_picker_inc_bitfield(t->pk, &p->have);
-        count_wanted(t, p);
+        for (uint32_t i = btt_bitfield_next_set(&bf, 0); i < bf.nbits; i = btt_bitfield_next_set(&bf, i + 1)) {
+            if (btt_bitfield_get(&p->have, i)) continue;
+            btt_bitfield_set(&p->have, i);
+            btt_picker_inc(t->pk, i);
+            if (btt_picker_wants(t->pk, i)) p->wanted++;
+        }
+        btt_bitfield_free(&bf);
         update_interest(t, p);
         if (btt_bitfield_full(&p->have)) became_seed(t, p);
+        else if (!p->peer_choking) request_more(t, p);
         break;
+    }
     case BTT_MSG_REQUEST: on_request(t, p, m); break;
     case BTT_MSG_CANCEL: on_cancel(p, m); break;
     case BTT_MSG_PIECE: on_block(t, p, m); break;

@@ -63,6 +63,7 @@ static void start_running(btt_torrent *t)
     if (t->state != T_RUNNING) return;
     if (btt_picker_left(t->pk) == 0) {
         t->complete = true;
+        torrent_create_empty_files(t);
         if (t->ann && btt_picker_have_bitfield(t->pk)->count == t->mi->num_pieces) btt_announcer_completed(t->ann);
         if (t->o.on_complete && !t->notified_complete) {
             t->notified_complete = true;

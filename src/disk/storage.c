@@ -224,6 +224,16 @@ btt_err btt_storage_write(btt_storage *st, uint64_t offset, const void *buf, siz
     return stream_io(st, OP_WRITE, offset, (uint8_t *)buf, len, err);
 }
 
+btt_err btt_storage_create_file(btt_storage *st, size_t i, btt_error *err)
+{
+    if (i >= st->mi->num_files || (st->mi->files[i].attr & BTT_FILE_PAD)) return BTT_OK;
+    if (!(st->mode & BTT_STORAGE_WRITE)) return btt_error_set(err, BTT_EINVAL, "storage is read-only");
+    int fd;
+    btt_err e = acquire(st, i, true, &fd, err);
+    if (!e) release(st, i);
+    return e;
+}
+
 btt_err btt_storage_sync(btt_storage *st, btt_error *err)
 {
     btt_err e = BTT_OK;

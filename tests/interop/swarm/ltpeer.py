@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""Common code of lt_seed.py and lt_get.py: a libtorrent 2.0 session set up for tests on
+loopback or inside a test network namespace (no DHT, LSD, UPnP, NAT-PMP; several connections
+per IP allowed; TCP only unless --utp), argument parsing, and progress/timeout reporting.
+
+Everything printed on stdout is flushed at once, so a shell test can wait for lines:
+  listening on IP:PORT            the session listens (parse the port when --port 0)
+  ready                           (seeder) the data checked and the torrent is seeding
+  progress: P/N pieces, R bytes received, K peers
+  complete: downloaded D bytes in S s   (downloader) every piece verified
+Errors go to stderr, prefixed with the program name; exit status 3 means a timeout.
+"""
+import os
+import signal
+import sys
+import time
+
+import libtorrent as lt
+
+PROG = os.path.basename(sys.argv[0])
+
+
+def say(*a):
+    print(*a, flush=True)
+
+
+def err(msg):
+    print("%s: %s" % (PROG, msg), file=sys.stderr, flush=True)
+
+
+def die(msg, code=2):
+    err(msg)
+    sys.exit(code)
+
+
+def common_args(p):
+    p.add_argument("torrent")
+    p.add_argument("save_path", help="directory the torrent's NAME lives in")
+    p.add_argument("--bind", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="listen port (0: ephemeral)")
+    p.add_argument("--peer", action="append", default=[], metavar="HOST:PORT",
+                   help="connect to this peer (repeatable)")
+    p.add_argument("--upload-limit", type=int, default=0, help="bytes/s, 0 = unlimited")
+    p.add_argument("--download-limit", type=int, default=0, help="bytes/s, 0 = unlimited")
+    p.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
+    p.add_argument("--utp", action="store_true", help="also allow uTP (default: TCP only)")
+    p.add_argument("--no-trackers", action="store_true", help="ignore the torrent's trackers")
+    p.add_argument("--tracker", action="append", default=[], metavar="URL",
+                   help="also announce to this tracker (repeatable)")
+    p.add_argument("--fast", action="store_true",
+                   help="start from libtorrent's high_performance_seed settings (benchmarks)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def parse_peer(s):
+    host, sep, port = s.rpartition(":")
+    if not sep or not port.isdigit():
+        die("bad --peer %r (want HOST:PORT)" % s)
+    return host.strip("[]"), int(port)
+
+
+def make_session(a):
+    if a.fast:
+        pack = lt.high_performance_seed()
+    else:
+        pack = lt.default_settings()
+    pack.update({
+        "listen_interfaces": "%s:%d" % (a.bind, a.port),
+        "outgoing_interfaces": a.bind if a.bind not in ("0.0.0.0", "") else "",
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "allow_multiple_connections_per_ip": True,
+        "enable_outgoing_utp": bool(a.utp),
+        "enable_incoming_utp": bool(a.utp),
+        "enable_outgoing_tcp": True,
+        "enable_incoming_tcp": True,
+        "upload_rate_limit": a.upload_limit,
+        "download_rate_limit": a.download_limit,
+        # Test peers all live on one host (loopback or a private test subnet).
+        "no_connect_privileged_ports": False,
+        # Keep retrying peers given with --peer that are not up yet (the default gives up on a
+        # peer after 3 failed connects).
+        "max_failcount": 1000,
+        "min_reconnect_time": 1,
+        "announce_to_all_trackers": True,
+        "announce_to_all_tiers": True,
+        "anonymous_mode": False,
+        "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
+        | lt.alert.category_t.peer_notification | lt.alert.category_t.tracker_notification,
+        # Rate limits count payload only, so a limit gives a predictable transfer time.
+        "rate_limit_ip_overhead": False,
+    })
+    ses = lt.session(pack)
+    if a.upload_limit or a.download_limit:
+        # By default loopback and private-network peers are in the local peer class, which the
+        # global rate limits do not touch; put every address in the global class instead.
+        flt = lt.ip_filter()
+        flt.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        ses.set_peer_class_filter(flt)
+    # Wait until the listen socket is up, then report the real port.
+    deadline = time.time() + 10
+    while ses.listen_port() == 0 and time.time() < deadline:
+        drain(ses, quiet=True)
+        time.sleep(0.05)
+    port = ses.listen_port()
+    if port == 0:
+        die("could not listen on %s:%d" % (a.bind, a.port))
+    say("listening on %s:%d" % (a.bind, port))
+    return ses
+
+
+def add_torrent(ses, a, seed=False):
+    try:
+        ti = lt.torrent_info(a.torrent)
+    except Exception as e:
+        die("cannot load %s: %s" % (a.torrent, e))
+    atp = lt.add_torrent_params()
+    atp.ti = ti
+    atp.save_path = a.save_path
+    # Never start in "upload only"/seed mode blindly: check the data.
+    h = ses.add_torrent(atp)
+    if a.no_trackers:
+        h.replace_trackers([])
+    for i, url in enumerate(a.tracker):
+        h.add_tracker({"url": url, "tier": 100 + i})
+    if a.upload_limit:
+        h.set_upload_limit(a.upload_limit)
+    if a.download_limit:
+        h.set_download_limit(a.download_limit)
+    return h, ti
+
+
+def drain(ses, quiet=False):
+    for al in ses.pop_alerts():
+        if isinstance(al, lt.tracker_reply_alert):
+            say("tracker reply: %s" % al.message())
+        cat = al.category()
+        if cat & lt.alert.category_t.error_notification and not quiet:
+            err("alert: %s" % al.message())
+        if os.environ.get("LT_DEBUG"):
+            err("debug: %s: %s" % (type(al).__name__, al.message()))
+
+
+def connect_peers(h, peers):
+    for host, port in peers:
+        try:
+            h.connect_peer((host, port), 0)
+        except Exception as e:
+            err("connect_peer(%s:%d): %s" % (host, port, e))
+
+
+def state_name(st):
+    return str(st.state).split(".")[-1]
+
+
+class Stop:
+    flag = False
+
+
+def install_signals():
+    def handler(signum, frame):
+        Stop.flag = True
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def progress_line(st, ti):
+    return "progress: %d/%d pieces, %d bytes received, %d peers, %s, down %d B/s, up %d B/s" % (
+        st.num_pieces, ti.num_pieces(), st.total_payload_download, st.num_peers, state_name(st),
+        st.download_payload_rate, st.upload_payload_rate)
