@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "btt/fsutil.h"
 #include "btt/metainfo.h"
 #include "cli/cli.h"
 
@@ -43,14 +44,7 @@ static btt_err write_file_atomic(const char *path, const uint8_t *data, size_t l
         free(tmp);
         return e;
     }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t r = write(fd, data + off, len - off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) break;
-        off += (size_t)r;
-    }
-    if (off != len || fsync(fd) != 0) e = btt_error_errno(err, errno, path);
+    if (btt_write_all(fd, data, len) || fsync(fd) != 0) e = btt_error_errno(err, errno, path);
     close(fd);
     if (!e && !force && access(path, F_OK) == 0) e = btt_error_set(err, BTT_EINVAL, "%s: exists (use -f to replace it)", path);
     if (!e && rename(tmp, path) != 0) e = btt_error_errno(err, errno, path);

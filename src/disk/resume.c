@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,21 +11,10 @@
 #include <unistd.h>
 
 #include "btt/bencode.h"
+#include "btt/fsutil.h"
 
 #define RESUME_VERSION 1
 #define MAX_RESUME_BYTES (256u << 20)
-
-static btt_err write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = write(fd, p, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return BTT_EIO;
-        p += r;
-        n -= (size_t)r;
-    }
-    return BTT_OK;
-}
 
 static btt_err encode(const btt_metainfo *mi, btt_storage *st, const btt_bitfield *have, btt_buf *b)
 {
@@ -65,9 +53,8 @@ btt_err btt_resume_save(const char *path, const btt_metainfo *mi, btt_storage *s
     }
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 5);
-    char *dircopy = strdup(path);
     btt_err e = BTT_OK;
-    if (!tmp || !dircopy) {
+    if (!tmp) {
         e = btt_error_set(err, BTT_ENOMEM, "out of memory");
         goto out;
     }
@@ -78,7 +65,7 @@ btt_err btt_resume_save(const char *path, const btt_metainfo *mi, btt_storage *s
         e = btt_error_errno(err, errno, tmp);
         goto out;
     }
-    if (write_all(fd, b.data, b.len) || fsync(fd) != 0) {
+    if (btt_write_all(fd, b.data, b.len) || fsync(fd) != 0) {
         e = btt_error_errno(err, errno, tmp);
         close(fd);
         unlink(tmp);
@@ -90,14 +77,9 @@ btt_err btt_resume_save(const char *path, const btt_metainfo *mi, btt_storage *s
         unlink(tmp);
         goto out;
     }
-    int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) { /* make the rename itself durable */
-        fsync(dfd);
-        close(dfd);
-    }
+    e = btt_fsync_parent(path, err); /* make the rename itself durable */
 out:
     free(tmp);
-    free(dircopy);
     btt_buf_free(&b);
     return e;
 }

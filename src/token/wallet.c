@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "btt/fsutil.h"
+
 /* ---- file layout (all integers big-endian) ---- */
 #define MAGIC "BTTWALLT"
 #define MAGIC_LEN 8
@@ -140,31 +142,6 @@ static btt_err derive_key(const char *password, size_t pwlen, const uint8_t *hea
     return BTT_OK;
 }
 
-static btt_err write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = write(fd, p, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return BTT_EIO;
-        p += r;
-        n -= (size_t)r;
-    }
-    return BTT_OK;
-}
-
-/* Directory part of path (".": none) into dir. */
-static void dir_of(const char *path, char *dir, size_t cap)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        snprintf(dir, cap, ".");
-    } else if (slash == path) {
-        snprintf(dir, cap, "/");
-    } else {
-        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
-    }
-}
-
 /* Writes len bytes to a new file at path: temp file (O_EXCL, 0600) + fsync + link (fails if
  * path exists) + unlink temp + fsync directory. */
 static btt_err write_new_file(const char *path, const uint8_t *data, size_t len, btt_error *err)
@@ -182,7 +159,7 @@ static btt_err write_new_file(const char *path, const uint8_t *data, size_t len,
     if (fd < 0) return btt_error_set(err, BTT_EIO, "%s: cannot create a temporary file", path);
     btt_err e = BTT_OK;
     errno = 0;
-    if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != BTT_OK || fsync(fd) != 0)
+    if (fchmod(fd, 0600) != 0 || btt_write_all(fd, data, len) != BTT_OK || fsync(fd) != 0)
         e = btt_error_errno(err, errno ? errno : EIO, tmp);
     if (close(fd) != 0 && !e) e = btt_error_errno(err, errno, tmp);
     if (!e && link(tmp, path) != 0) {
@@ -193,16 +170,7 @@ static btt_err write_new_file(const char *path, const uint8_t *data, size_t len,
     }
     unlink(tmp);
     if (e) return e;
-    char dir[PATH_MAX];
-    dir_of(path, dir, sizeof dir);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) { /* make the new name durable */
-        int rc = fsync(dfd);
-        int saved = errno;
-        close(dfd);
-        if (rc != 0) return btt_error_errno(err, saved, dir);
-    }
-    return BTT_OK;
+    return btt_fsync_parent(path, err); /* make the new name durable */
 }
 
 btt_err btt_wallet_save(const btt_wallet *w, const char *path, const char *password, size_t pwlen,
