@@ -21,6 +21,9 @@
 #define BTT_ACCOUNT_KEY_LEN 32
 #define BTT_ACCOUNT_PREFIX "btt1"
 #define BTT_ACCOUNT_STR_LEN 62 /* characters, without the NUL */
+#define BTT_LEDGER_ID_LEN 32   /* a ledger's identity: every signature covers it */
+#define BTT_SIG_LEN 64         /* Ed25519 signature */
+#define BTT_DOMAIN_TAG_LEN 16  /* signature domains: 16 bytes prepended to what is signed */
 
 typedef struct btt_account {
     uint8_t key[BTT_ACCOUNT_KEY_LEN]; /* Ed25519 public key */

@@ -2,10 +2,9 @@
  *
  * No I/O and no clock: the caller passes the time (seconds) with every operation, and the store
  * (later) logs (operation, time) so a replay reproduces the state exactly. docs/ledger-design.md
- * is the specification; this header is its API. Sections, one job each:
+ * is the specification; this header is its API (vouchers are in btt/voucher.h and the faucet's
+ * proof of work in btt/pow.h, both token-layer modules it builds on). Sections, one job each:
  *
- *   vouchers        off-ledger payments inside a channel (src/token/voucher.c)
- *   proof of work   the faucet's puzzle and its solver (src/token/pow.c)
  *   operations      what clients sign; canonical bencoding, signing, verifying (src/ledger/ops.c)
  *   genesis         the initial split of the supply into the whitepaper's pools (src/ledger/genesis.c)
  *   state machine   accounts, channels, apply, receipts, invariant (src/ledger/ledger.c)
@@ -29,67 +28,11 @@
 #include "btt/error.h"
 #include "btt/wallet.h"
 
-#define BTT_LEDGER_ID_LEN 32
-#define BTT_CHANNEL_ID_LEN 32
-#define BTT_SIG_LEN 64
+#include "btt/pow.h"
+#include "btt/voucher.h"
+
 #define BTT_LEDGER_OP_MAX 512 /* bytes: no valid encoded operation is longer */
-
-/* Signature domains: 16 bytes each, prepended to what is signed. */
 #define BTT_LEDGER_OP_TAG "btt-ledger-op-v1"
-#define BTT_VOUCHER_TAG "btt-voucher-v1\0\0"
-#define BTT_DOMAIN_TAG_LEN 16
-
-/* ======================================================================== vouchers */
-
-/* A payer's promise inside a channel: "of this channel's deposit, `cumulative` in total is now
- * the payee's". Vouchers are exchanged peer to peer and never touch the ledger until the payee
- * claims or closes with one. Signed by the payer over
- *     "btt-voucher-v1\0\0" || ledger id || channel id || cumulative (u64 BE, units) || seq (u64 BE)
- * (96 bytes): checking one costs one Ed25519 verification. A newer voucher has a higher seq;
- * the ledger never accepts a voucher whose seq is not above the last one it accepted for the
- * channel, so an old voucher can never beat a newer one. */
-typedef struct btt_voucher {
-    uint8_t channel[BTT_CHANNEL_ID_LEN];
-    btt_amount cumulative; /* total promised to the payee since the channel opened */
-    uint64_t seq;          /* >= 1; strictly increasing within a channel */
-    uint8_t sig[BTT_SIG_LEN];
-} btt_voucher;
-
-#define BTT_VOUCHER_MSG_LEN 96
-
-/* The exact bytes a voucher signature covers. */
-void btt_voucher_message(const btt_voucher *v, const uint8_t ledger_id[BTT_LEDGER_ID_LEN],
-                         uint8_t out[BTT_VOUCHER_MSG_LEN]);
-/* Fills v->sig using the payer's wallet (channel, cumulative and seq must be set). */
-void btt_voucher_sign(btt_voucher *v, const uint8_t ledger_id[BTT_LEDGER_ID_LEN], const btt_wallet *payer);
-/* True if v->sig is the payer's signature of v for this ledger. One Ed25519 verification. */
-bool btt_voucher_verify(const btt_voucher *v, const uint8_t ledger_id[BTT_LEDGER_ID_LEN], const btt_account *payer);
-
-/* =================================================================== proof of work */
-
-/* The faucet's puzzle: find a 64-bit nonce such that
- *     BLAKE2b-256(personal "btt-pow-v1"; ledger id || account key || nonce as u64 BE)
- * starts with at least `bits` zero bits (most significant bit of byte 0 first). The work is bound
- * to one account on one ledger and cannot be reused for another. Expected cost: 2^bits hashes. */
-#define BTT_POW_MAX_BITS 64
-
-void btt_pow_hash(const uint8_t ledger_id[BTT_LEDGER_ID_LEN], const btt_account *acct, uint64_t nonce,
-                  uint8_t out[32]);
-unsigned btt_pow_leading_zeros(const uint8_t hash[32]);
-bool btt_pow_check(const uint8_t ledger_id[BTT_LEDGER_ID_LEN], const btt_account *acct, uint64_t nonce,
-                   unsigned bits);
-
-/* Called every BTT_POW_PROGRESS_EVERY attempts with the number tried so far. */
-#define BTT_POW_PROGRESS_EVERY 65536
-typedef void btt_pow_progress_cb(uint64_t tried, void *ud);
-
-/* Searches nonces start, start+1, ... (at most up to INT64_MAX, the largest an operation can
- * carry) for a solution. progress may be NULL; cancel may be NULL, else the search stops with
- * BTT_ECANCELED soon after *cancel becomes true (it is polled as often as progress is called).
- * BTT_EINVAL if bits > BTT_POW_MAX_BITS, BTT_ERANGE if the nonce space ran out. */
-BTT_WUR btt_err btt_pow_solve(const uint8_t ledger_id[BTT_LEDGER_ID_LEN], const btt_account *acct, unsigned bits,
-                              uint64_t start, btt_pow_progress_cb *progress, void *ud, const atomic_bool *cancel,
-                              uint64_t *nonce_out, btt_error *err);
 
 /* ====================================================================== operations */
 

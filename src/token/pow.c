@@ -6,7 +6,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "btt/ledger.h"
+#include "btt/pow.h"
 
 static const uint8_t personal[crypto_generichash_blake2b_PERSONALBYTES] = "btt-pow-v1";
 

@@ -5,7 +5,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "btt/ledger.h"
+#include "btt/voucher.h"
 
 _Static_assert(BTT_DOMAIN_TAG_LEN + BTT_LEDGER_ID_LEN + BTT_CHANNEL_ID_LEN + 8 + 8 == BTT_VOUCHER_MSG_LEN,
                "voucher message layout");
