@@ -17,7 +17,7 @@
 
 typedef struct checker {
     btt_torrent *t;
-    btt_bitfield todo; /* pieces to hash */
+    btt_bitfield to_check; /* pieces to hash */
     uint32_t next, inflight, good;
 } checker;
 
@@ -88,7 +88,7 @@ static void on_checked(void *ud, uint32_t piece, btt_err result)
     if (t->state == T_STOPPING) {
         t->hashing--;
         if (c->inflight == 0) {
-            btt_bitfield_free(&c->todo);
+            btt_bitfield_free(&c->to_check);
             free(c);
         }
         torrent_maybe_stopped(t);
@@ -101,7 +101,7 @@ static void on_checked(void *ud, uint32_t piece, btt_err result)
 static void check_next(checker *c)
 {
     btt_torrent *t = c->t;
-    while (c->inflight < CHECK_WINDOW && (c->next = btt_bitfield_next_set(&c->todo, c->next)) < c->todo.nbits) {
+    while (c->inflight < CHECK_WINDOW && (c->next = btt_bitfield_next_set(&c->to_check, c->next)) < c->to_check.nbits) {
         uint32_t piece = c->next++;
         if (btt_hash_check_async(t->s->loop, t->st, t->mi, piece, on_checked, c)) break;
         c->inflight++;
@@ -109,7 +109,7 @@ static void check_next(checker *c)
     }
     if (c->inflight) return;
     t->checked_pieces = btt_picker_have_bitfield(t->pk)->count;
-    btt_bitfield_free(&c->todo);
+    btt_bitfield_free(&c->to_check);
     free(c);
     t->resume_dirty = true;
     start_running(t);
@@ -131,15 +131,15 @@ static checker *prepare_check(btt_torrent *t, btt_error *err)
 {
     checker *c = calloc(1, sizeof *c);
     btt_bitfield have = {0};
-    if (!c || btt_bitfield_init(&c->todo, t->mi->num_pieces) || btt_bitfield_init(&have, t->mi->num_pieces)) {
-        if (c) btt_bitfield_free(&c->todo);
+    if (!c || btt_bitfield_init(&c->to_check, t->mi->num_pieces) || btt_bitfield_init(&have, t->mi->num_pieces)) {
+        if (c) btt_bitfield_free(&c->to_check);
         free(c);
         btt_error_set(err, BTT_ENOMEM, "out of memory");
         return NULL;
     }
     c->t = t;
     btt_error rerr = {0};
-    btt_err r = t->o.seed_only ? BTT_ENOENT : btt_resume_load(t->resume_path, t->mi, t->st, &have, &c->todo, &rerr);
+    btt_err r = t->o.seed_only ? BTT_ENOENT : btt_resume_load(t->resume_path, t->mi, t->st, &have, &c->to_check, &rerr);
     if (r == BTT_OK) {
         for (uint32_t i = btt_bitfield_next_set(&have, 0); i < have.nbits; i = btt_bitfield_next_set(&have, i + 1)) {
             btt_picker_set_have(t->pk, i);
@@ -147,7 +147,7 @@ static checker *prepare_check(btt_torrent *t, btt_error *err)
         }
     } else {
         if (r != BTT_ENOENT) BTT_LOGW(LOG_MOD, "%s; checking the data instead", btt_error_str(&rerr));
-        if (t->o.seed_only || any_file_exists(t)) btt_bitfield_set_all(&c->todo);
+        if (t->o.seed_only || any_file_exists(t)) btt_bitfield_set_all(&c->to_check);
     }
     btt_bitfield_free(&have);
     return c;
