@@ -22,6 +22,6 @@ ctest --preset asan-ubsan -j "$jobs"
 echo "== fuzz targets"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$jobs"
-sh tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
+bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
 
 echo "== all test stages passed"
