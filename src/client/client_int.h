@@ -38,6 +38,7 @@ typedef enum { P_CONNECTING, P_HANDSHAKE, P_ACTIVE, P_CLOSING } peer_state;
 #define PEER_WRITE_HWM (4u << 20) /* stop serving blocks above this many queued bytes */
 #define PEER_MAX_IN_REQ 2000      /* requests we accept queued from one peer (our reqq) */
 #define PEER_MAX_OUT_REQ 1000     /* most requests we keep outstanding to one peer */
+#define EXT_UT_METADATA 2         /* our BEP 10 id for ut_metadata */
 
 typedef struct peer {
     struct peer *next, *prev;
@@ -69,6 +70,8 @@ typedef struct peer {
     size_t n_allowed_in;
 
     char client[64];
+    uint8_t ut_metadata;                  /* its id for BEP 9 messages, 0: none */
+    uint32_t metadata_served;             /* pieces of metadata sent (flood limit) */
     uint64_t connected_ms, last_recv_ms, last_send_ms, last_block_ms, choked_since_ms, last_req_ms;
     rate down, up;
     uint64_t downloaded, uploaded;

@@ -10,6 +10,7 @@
 #include "btt/hasher.h"
 #include "btt/resume.h"
 #include "btt/sha1.h"
+#include "btt/ut_metadata.h"
 
 #define SNUB_MS 30000
 #define INACTIVE_MS 120000
@@ -436,9 +437,40 @@ static void became_seed(btt_torrent *t, peer *p)
     if (t->complete && btt_picker_have_bitfield(t->pk)->count == t->mi->num_pieces) peer_close(p, "both seeds");
 }
 
+/* BEP 9: serve the info dictionary in 16 KiB pieces to peers that ask (magnet links). */
+static void on_metadata(btt_torrent *t, peer *p, const btt_msg *m)
+{
+    btt_metadata_msg mm;
+    btt_error err = {0};
+    if (btt_metadata_parse(m->data, m->data_len, &mm, &err)) {
+        peer_close(p, btt_error_str(&err));
+        return;
+    }
+    if (mm.type != BTT_METADATA_REQUEST || !p->ut_metadata) return; /* we never ask: we have it */
+    uint32_t pieces = btt_metadata_pieces(t->mi->info_len);
+    btt_buf b;
+    btt_buf_init(&b, BTT_METADATA_PIECE + 256);
+    btt_err e;
+    /* a flood limit, as BEP 9 allows: each piece a few times over */
+    if (mm.piece >= pieces || p->metadata_served >= 4 * pieces + 8 || peer_queued(p) >= PEER_WRITE_HWM) {
+        e = btt_metadata_build(&b, BTT_METADATA_REJECT, mm.piece);
+    } else {
+        size_t off = (size_t)mm.piece * BTT_METADATA_PIECE;
+        size_t n = t->mi->info_len - off < BTT_METADATA_PIECE ? t->mi->info_len - off : BTT_METADATA_PIECE;
+        e = btt_metadata_build_data(&b, mm.piece, t->mi->info_len, t->mi->info_raw + off, n);
+        p->metadata_served++;
+    }
+    if (e || btt_wire_extended(&p->wbuf, p->ut_metadata, b.data, b.len)) peer_close(p, "out of memory");
+    btt_buf_free(&b);
+}
+
 static void on_extended(btt_torrent *t, peer *p, const btt_msg *m)
 {
-    if (m->ext_id != 0) return; /* no other extension messages are negotiated yet */
+    if (m->ext_id == EXT_UT_METADATA) {
+        on_metadata(t, p, m);
+        return;
+    }
+    if (m->ext_id != 0) return; /* nothing else is negotiated */
     btt_ext_handshake h;
     btt_error err = {0};
     if (btt_ext_handshake_parse(m->data, m->data_len, &h, &err)) {
@@ -447,7 +479,7 @@ static void on_extended(btt_torrent *t, peer *p, const btt_msg *m)
     }
     if (h.reqq) p->their_reqq = h.reqq;
     if (h.v[0]) snprintf(p->client, sizeof p->client, "%s", h.v);
-    (void)t;
+    p->ut_metadata = btt_ext_handshake_id(&h, "ut_metadata");
 }
 
 void torrent_peer_msg(btt_torrent *t, peer *p, const btt_msg *m)
@@ -590,7 +622,8 @@ void torrent_peer_attached(btt_torrent *t, peer *p)
         btt_buf hb;
         btt_buf_init(&hb, 4096);
         btt_addr me = btt_session_listen_addr(t->s);
-        if (btt_ext_handshake_build(&hb, NULL, 0, "btt " BTT_VERSION, me.port, PEER_MAX_IN_REQ, &p->addr,
+        static const btt_ext_item ours[] = {{"ut_metadata", EXT_UT_METADATA}};
+        if (btt_ext_handshake_build(&hb, ours, 1, "btt " BTT_VERSION, me.port, PEER_MAX_IN_REQ, &p->addr,
                                     (int64_t)t->mi->info_len) ||
             btt_wire_extended(&p->wbuf, 0, hb.data, hb.len)) {
             btt_buf_free(&hb);

@@ -36,6 +36,19 @@ def main():
         if st.errc.value() != 0:
             L.die("torrent error: %s" % st.errc.message(), 1)
         checking = name in ("checking_files", "checking_resume_data", "allocating")
+        if ti is None:  # a magnet link: wait for the metadata (BEP 9) from the peers
+            if st.has_metadata:
+                ti = h.torrent_file()
+                L.say("metadata: received %d bytes" % ti.metadata_size())
+            elif peers and st.num_peers < len(peers) and now - last_connect >= 2.0:
+                L.connect_peers(h, peers)
+                last_connect = now
+            if ti is None:
+                if now - start > a.timeout:
+                    L.err("timeout: no metadata after %.0f s" % a.timeout)
+                    return 3
+                time.sleep(0.05)
+                continue
         if not done and st.is_finished and not checking and st.num_pieces == ti.num_pieces():
             L.say("complete: downloaded %d bytes in %.2f s" % (st.total_payload_download, now - start))
             done = True

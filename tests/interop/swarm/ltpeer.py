@@ -112,12 +112,17 @@ def make_session(a):
 
 
 def add_torrent(ses, a, seed=False):
-    try:
-        ti = lt.torrent_info(a.torrent)
-    except Exception as e:
-        die("cannot load %s: %s" % (a.torrent, e))
-    atp = lt.add_torrent_params()
-    atp.ti = ti
+    """Adds a .torrent, or a magnet link (then ti is None until the metadata arrived)."""
+    if a.torrent.startswith("magnet:"):
+        ti = None
+        atp = lt.parse_magnet_uri(a.torrent)
+    else:
+        try:
+            ti = lt.torrent_info(a.torrent)
+        except Exception as e:
+            die("cannot load %s: %s" % (a.torrent, e))
+        atp = lt.add_torrent_params()
+        atp.ti = ti
     atp.save_path = a.save_path
     # Never start in "upload only"/seed mode blindly: check the data.
     h = ses.add_torrent(atp)
