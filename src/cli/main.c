@@ -16,6 +16,7 @@ static const struct {
     {"get", cmd_get, "download a torrent (and optionally keep seeding)"},
     {"seed", cmd_seed, "verify a torrent's data and serve it to peers"},
     {"wallet", cmd_wallet, "create a wallet, show its account, check its password"},
+    {"ledger", cmd_ledger, "run the BTT ledger's HTTP API server"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,674 @@
+/* server.c - the ledger's HTTP/JSON API (btt/ledger_server.h, docs/ledger-api.md).
+ *
+ * Threads: libmicrohttpd runs one thread per connection. Reads (info, accounts, channels,
+ * invariant) take db_lock and query the in-memory ledger. POST /v1/ops decodes the operation on
+ * the connection's thread, records it under its request id (the idempotency map) and appends it
+ * to the submit queue; the committer thread takes everything queued (up to BATCH_MAX), submits it
+ * as one batch under db_lock (one fsync) and wakes the waiting handlers, which answer only then.
+ *
+ * Locks: `lock` guards the map, the queue, every entry's state and the counters; `db_lock` guards
+ * the database. The committer never holds both; a handler takes them one at a time. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "btt/buf.h"
+#include "btt/ledger_server.h"
+
+enum { PENDING, DONE, FAILED };
+
+typedef struct entry {
+    char id[65];
+    uint8_t hash[32]; /* BLAKE2b-256 of the op bytes: "same request" means same id and same bytes */
+    btt_ledger_op op;
+    uint8_t op_id[32];
+    int state;
+    btt_ledger_receipt rc;
+    char errmsg[256]; /* FAILED: why */
+    unsigned refs;    /* map + queue + waiting handlers */
+    bool in_map;
+    struct entry *hnext, *older, *newer, *qnext;
+} entry;
+
+struct btt_ledger_server {
+    btt_ledger_db *db;
+    uint8_t ledger_id[BTT_LEDGER_ID_LEN];
+    btt_genesis genesis;
+    struct MHD_Daemon *mhd;
+    char addr[80];
+
+    pthread_mutex_t db_lock;
+    pthread_mutex_t lock;
+    pthread_cond_t queued, done;
+    entry **buckets;
+    size_t nbuckets, count, max;
+    entry *oldest, *newest;
+    entry *qhead, *qtail;
+    bool stopping;
+    uint64_t commits, ops_committed;
+
+    pthread_t committer;
+    bool committer_started;
+    btt_ledger_op *batch_ops;
+    btt_ledger_receipt *batch_rc;
+    entry **batch_e;
+};
+
+/* ------------------------------------------------------------------ idempotency map */
+
+static size_t bucket_of(const btt_ledger_server *s, const char *id)
+{
+    uint64_t h = UINT64_C(1469598103934665603);
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) h = (h ^ *p) * UINT64_C(1099511628211);
+    return (size_t)(h & (s->nbuckets - 1));
+}
+
+/* noinline: GCC's use-after-free analysis cannot see that the callers hold another reference */
+__attribute__((noinline)) static void unref(entry *e)
+{
+    if (--e->refs == 0) free(e);
+}
+
+static entry *map_find(btt_ledger_server *s, const char *id)
+{
+    for (entry *e = s->buckets[bucket_of(s, id)]; e; e = e->hnext)
+        if (!strcmp(e->id, id)) return e;
+    return NULL;
+}
+
+static void map_remove(btt_ledger_server *s, entry *e)
+{
+    if (!e->in_map) return;
+    entry **pp = &s->buckets[bucket_of(s, e->id)];
+    while (*pp != e) pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    if (e->older) e->older->newer = e->newer;
+    else s->oldest = e->newer;
+    if (e->newer) e->newer->older = e->older;
+    else s->newest = e->older;
+    e->in_map = false;
+    s->count--;
+    unref(e);
+}
+
+static void map_insert(btt_ledger_server *s, entry *e)
+{
+    while (s->count >= s->max && s->oldest) map_remove(s, s->oldest);
+    size_t b = bucket_of(s, e->id);
+    e->hnext = s->buckets[b];
+    s->buckets[b] = e;
+    e->older = s->newest;
+    e->newer = NULL;
+    if (s->newest) s->newest->newer = e;
+    else s->oldest = e;
+    s->newest = e;
+    e->in_map = true;
+    e->refs++;
+    s->count++;
+}
+
+/* ------------------------------------------------------------------------ committer */
+
+static void *committer_main(void *arg)
+{
+    btt_ledger_server *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->qhead && !s->stopping) pthread_cond_wait(&s->queued, &s->lock);
+        if (!s->qhead) break; /* stopping and drained */
+        size_t n = 0;
+        while (s->qhead && n < BTT_LEDGER_SERVER_BATCH_MAX) {
+            entry *e = s->qhead;
+            s->qhead = e->qnext;
+            s->batch_e[n] = e;
+            s->batch_ops[n] = e->op;
+            n++;
+        }
+        if (!s->qhead) s->qtail = NULL;
+        pthread_mutex_unlock(&s->lock);
+
+        btt_error err = {0};
+        pthread_mutex_lock(&s->db_lock);
+        btt_err x = btt_ledger_db_submit(s->db, s->batch_ops, n, (uint64_t)time(NULL), s->batch_rc, &err);
+        pthread_mutex_unlock(&s->db_lock);
+
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < n; i++) {
+            entry *e = s->batch_e[i];
+            if (x == BTT_OK) {
+                e->rc = s->batch_rc[i];
+                e->state = DONE;
+            } else {
+                e->state = FAILED;
+                snprintf(e->errmsg, sizeof e->errmsg, "%s", btt_error_str(&err));
+                map_remove(s, e); /* nothing was acknowledged: the same request may be retried */
+            }
+            unref(e); /* the queue's reference */
+        }
+        s->commits++;
+        s->ops_committed += n;
+        pthread_cond_broadcast(&s->done);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ responses */
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text) {
+        static const char oom[] = "{\"error\":\"out-of-memory\",\"message\":\"out of memory\"}";
+        struct MHD_Response *r = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
+        if (!r) return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    size_t len = strlen(text);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return send_json(c, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
+}
+
+static void set_amount(json_t *o, const char *key, btt_amount a)
+{
+    char buf[BTT_AMOUNT_STRLEN], ukey[64];
+    json_object_set_new(o, key, json_string(btt_amount_format(a, buf)));
+    snprintf(ukey, sizeof ukey, "%s_units", key);
+    json_object_set_new(o, ukey, json_integer((json_int_t)btt_amount_units(a)));
+}
+
+static void set_hex(json_t *o, const char *key, const uint8_t *p, size_t n)
+{
+    char hex[2 * 64 + 1];
+    btt_hex(p, n, hex);
+    json_object_set_new(o, key, json_string(hex));
+}
+
+static void set_account(json_t *o, const char *key, const btt_account *a)
+{
+    char s[BTT_ACCOUNT_STR_LEN + 1];
+    json_object_set_new(o, key, json_string(btt_account_format(a, s)));
+}
+
+static void set_u64(json_t *o, const char *key, uint64_t v)
+{
+    json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
+/* --------------------------------------------------------------------------- reads */
+
+static enum MHD_Result get_info(btt_ledger_server *s, struct MHD_Connection *c)
+{
+    json_t *o = json_object();
+    if (!o) return send_json(c, 500, NULL);
+    const btt_genesis *g = &s->genesis;
+    set_hex(o, "ledger_id", s->ledger_id, BTT_LEDGER_ID_LEN);
+    json_object_set_new(o, "name", json_string(g->name));
+    pthread_mutex_lock(&s->db_lock);
+    const btt_ledger *l = btt_ledger_db_ledger(s->db);
+    set_u64(o, "height", btt_ledger_height(l));
+    set_u64(o, "time", btt_ledger_time(l));
+    set_u64(o, "accounts", btt_ledger_num_accounts(l));
+    set_u64(o, "channels", btt_ledger_num_channels(l));
+    pthread_mutex_unlock(&s->db_lock);
+    set_amount(o, "supply", g->supply);
+    set_amount(o, "faucet_grant", g->faucet_grant);
+    set_u64(o, "faucet_bits", g->faucet_bits);
+    pthread_mutex_lock(&s->lock);
+    set_u64(o, "commits", s->commits);
+    set_u64(o, "committed_ops", s->ops_committed);
+    pthread_mutex_unlock(&s->lock);
+    return send_json(c, 200, o);
+}
+
+typedef struct sums {
+    btt_amount balances, locked;
+    bool overflow;
+} sums;
+
+static void sum_account(const btt_account *a, const btt_ledger_account_info *info, void *ud)
+{
+    sums *t = ud;
+    if (!btt_amount_add(&t->balances, t->balances, info->balance)) t->overflow = true;
+}
+
+static void sum_channel(const btt_ledger_channel_info *info, void *ud)
+{
+    sums *t = ud;
+    btt_amount locked;
+    if (!btt_amount_sub(&locked, info->deposit, info->claimed) || !btt_amount_add(&t->locked, t->locked, locked))
+        t->overflow = true;
+}
+
+static enum MHD_Result get_invariant(btt_ledger_server *s, struct MHD_Connection *c)
+{
+    sums t = {BTT_AMOUNT_ZERO, BTT_AMOUNT_ZERO, false};
+    btt_error err = {0};
+    pthread_mutex_lock(&s->db_lock);
+    const btt_ledger *l = btt_ledger_db_ledger(s->db);
+    btt_err x = btt_ledger_check_invariant(l, &err);
+    btt_ledger_foreach_account(l, sum_account, &t);
+    btt_ledger_foreach_channel(l, sum_channel, &t);
+    uint64_t height = btt_ledger_height(l);
+    pthread_mutex_unlock(&s->db_lock);
+    btt_amount total;
+    if (x == BTT_OK && (t.overflow || !btt_amount_add(&total, t.balances, t.locked) ||
+                        !btt_amount_eq(total, s->genesis.supply)))
+        x = btt_error_set(&err, BTT_ELEDGER, "balances + locked differ from the supply");
+    if (x != BTT_OK) return send_error(c, 500, "invariant-broken", "%s", btt_error_str(&err));
+    json_t *o = json_object();
+    if (!o) return send_json(c, 500, NULL);
+    json_object_set_new(o, "ok", json_true());
+    set_u64(o, "height", height);
+    set_amount(o, "supply", s->genesis.supply);
+    set_amount(o, "balances", t.balances);
+    set_amount(o, "locked", t.locked);
+    return send_json(c, 200, o);
+}
+
+static enum MHD_Result get_account(btt_ledger_server *s, struct MHD_Connection *c, const char *name)
+{
+    btt_account a;
+    btt_error err = {0};
+    if (btt_account_parse_cstr(name, &a, &err) != BTT_OK)
+        return send_error(c, 400, "bad-account", "%s", btt_error_str(&err));
+    btt_ledger_account_info info;
+    pthread_mutex_lock(&s->db_lock);
+    bool found = btt_ledger_account_get(btt_ledger_db_ledger(s->db), &a, &info);
+    pthread_mutex_unlock(&s->db_lock);
+    if (!found) return send_error(c, 404, "unknown-account", "no such account on this ledger");
+    json_t *o = json_object();
+    if (!o) return send_json(c, 500, NULL);
+    set_account(o, "account", &a);
+    set_amount(o, "balance", info.balance);
+    set_u64(o, "nonce", info.nonce);
+    json_object_set_new(o, "faucet_used", json_boolean(info.faucet_used));
+    return send_json(c, 200, o);
+}
+
+static enum MHD_Result get_channel(btt_ledger_server *s, struct MHD_Connection *c, const char *hex)
+{
+    uint8_t id[BTT_CHANNEL_ID_LEN];
+    if (strlen(hex) != 2 * BTT_CHANNEL_ID_LEN || btt_unhex(hex, strlen(hex), id, sizeof id) != 0)
+        return send_error(c, 400, "bad-channel-id", "a channel id is %d hex digits", 2 * BTT_CHANNEL_ID_LEN);
+    btt_ledger_channel_info info;
+    pthread_mutex_lock(&s->db_lock);
+    const btt_ledger *l = btt_ledger_db_ledger(s->db);
+    bool found = btt_ledger_channel_get(l, id, &info);
+    uint64_t lt = btt_ledger_time(l);
+    pthread_mutex_unlock(&s->db_lock);
+    if (!found) return send_error(c, 404, "unknown-channel", "no such open channel (never opened, closed or refunded)");
+    uint64_t now = (uint64_t)time(NULL);
+    if (now < lt) now = lt;
+    btt_amount locked;
+    if (!btt_amount_sub(&locked, info.deposit, info.claimed)) locked = BTT_AMOUNT_ZERO;
+    json_t *o = json_object();
+    if (!o) return send_json(c, 500, NULL);
+    set_hex(o, "id", info.id, sizeof info.id);
+    set_account(o, "payer", &info.payer);
+    set_account(o, "payee", &info.payee);
+    set_amount(o, "deposit", info.deposit);
+    set_amount(o, "claimed", info.claimed);
+    set_amount(o, "locked", locked);
+    set_u64(o, "seq", info.seq);
+    set_u64(o, "expiry", info.expiry);
+    json_object_set_new(o, "state", json_string(now >= info.expiry ? "expired" : "open"));
+    return send_json(c, 200, o);
+}
+
+/* --------------------------------------------------------------------------- POST /v1/ops */
+
+static bool valid_request_id(const char *id, size_t len)
+{
+    if (len < 1 || len > 64) return false;
+    for (size_t i = 0; i < len; i++)
+        if (id[i] < 0x21 || id[i] > 0x7e) return false;
+    return true;
+}
+
+static json_t *receipt_json(const entry *e)
+{
+    const btt_ledger_receipt *rc = &e->rc;
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "request_id", json_string(e->id));
+    set_hex(o, "op_id", e->op_id, sizeof e->op_id);
+    json_object_set_new(o, "type", json_string(btt_ledger_op_type_name(e->op.type)));
+    json_object_set_new(o, "result", json_string(btt_ledger_reason_name(rc->reason)));
+    json_object_set_new(o, "message", json_string(btt_ledger_reason_message(rc->reason)));
+    set_u64(o, "height", rc->height);
+    set_u64(o, "time", rc->time);
+    if (rc->reason != BTT_LEDGER_OK) return o; /* a rejection changed nothing: no amounts */
+    set_amount(o, "amount", rc->amount);
+    set_amount(o, "balance", rc->balance);
+    if (e->op.type >= BTT_LEDGER_OPEN) set_hex(o, "channel", rc->channel, sizeof rc->channel);
+    if (e->op.type == BTT_LEDGER_CLOSE) set_amount(o, "refunded", rc->refunded);
+    return o;
+}
+
+static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, const char *body, size_t len)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) return send_error(c, 400, "bad-json", "body is not JSON: %s (line %d)", jerr.text, jerr.line);
+    const char *rid = NULL, *hex = NULL;
+    size_t rid_len = 0, hex_len = 0;
+    json_t *jr = json_object_get(j, "request_id"), *jo = json_object_get(j, "op");
+    if (!json_is_object(j) || json_object_size(j) != 2 || !json_is_string(jr) || !json_is_string(jo)) {
+        json_decref(j);
+        return send_error(c, 400, "bad-request",
+                          "body must be an object with exactly the strings \"request_id\" and \"op\"");
+    }
+    rid = json_string_value(jr);
+    rid_len = json_string_length(jr);
+    hex = json_string_value(jo);
+    hex_len = json_string_length(jo);
+    if (!valid_request_id(rid, rid_len) || strlen(rid) != rid_len) {
+        json_decref(j);
+        return send_error(c, 400, "bad-request-id", "request_id must be 1 to 64 printable ASCII characters, no spaces");
+    }
+    uint8_t raw[BTT_LEDGER_OP_MAX];
+    if (hex_len == 0 || hex_len % 2 || hex_len / 2 > sizeof raw || btt_unhex(hex, hex_len, raw, hex_len / 2) != 0) {
+        json_decref(j);
+        return send_error(c, 400, "bad-hex", "op must be 2 to %d hex digits, an even number", 2 * BTT_LEDGER_OP_MAX);
+    }
+    size_t raw_len = hex_len / 2;
+    char id[65];
+    memcpy(id, rid, rid_len + 1);
+    json_decref(j);
+
+    btt_ledger_op op;
+    btt_error err = {0};
+    if (btt_ledger_op_decode(raw, raw_len, &op, &err) != BTT_OK)
+        return send_error(c, 400, "malformed-op", "op does not decode: %s", btt_error_str(&err));
+    uint8_t hash[32];
+    crypto_generichash(hash, sizeof hash, raw, raw_len, NULL, 0);
+
+    pthread_mutex_lock(&s->lock);
+    entry *e = map_find(s, id);
+    if (e && sodium_memcmp(e->hash, hash, sizeof hash) != 0) {
+        pthread_mutex_unlock(&s->lock);
+        return send_error(c, 409, "request-id-reused", "this request_id was used for a different operation");
+    }
+    if (e) {
+        e->refs++;
+    } else {
+        if (s->stopping) {
+            pthread_mutex_unlock(&s->lock);
+            return send_error(c, 503, "shutting-down", "the server is stopping");
+        }
+        e = calloc(1, sizeof *e);
+        if (!e) {
+            pthread_mutex_unlock(&s->lock);
+            return send_error(c, 503, "out-of-memory", "out of memory");
+        }
+        memcpy(e->id, id, sizeof id);
+        memcpy(e->hash, hash, sizeof hash);
+        e->op = op;
+        if (btt_ledger_op_id(&op, s->ledger_id, e->op_id) != BTT_OK) memset(e->op_id, 0, sizeof e->op_id);
+        e->state = PENDING;
+        e->refs = 2; /* this handler and the queue */
+        map_insert(s, e);
+        if (s->qtail) s->qtail->qnext = e;
+        else s->qhead = e;
+        s->qtail = e;
+        pthread_cond_signal(&s->queued);
+    }
+    while (e->state == PENDING) pthread_cond_wait(&s->done, &s->lock);
+    json_t *o = e->state == DONE ? receipt_json(e) : NULL;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", e->errmsg);
+    int state = e->state;
+    unref(e);
+    pthread_mutex_unlock(&s->lock);
+    if (state == FAILED) return send_error(c, 503, "store-failed", "not committed, nothing changed: %s", msg);
+    return send_json(c, 200, o);
+}
+
+/* --------------------------------------------------------------------------- dispatch */
+
+typedef struct req_ctx {
+    bool too_big;
+    size_t len;
+    char body[BTT_LEDGER_SERVER_BODY_MAX];
+} req_ctx;
+
+static const char *after(const char *url, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(url, prefix, n) ? NULL : url + n;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    btt_ledger_server *s = cls;
+    bool is_get = !strcmp(method, MHD_HTTP_METHOD_GET), is_post = !strcmp(method, MHD_HTTP_METHOD_POST);
+    const char *rest;
+    if (!strcmp(url, "/v1/ops")) {
+        if (!is_post) return send_error(c, 405, "method-not-allowed", "use POST for %s", url);
+        req_ctx *r = *con_cls;
+        if (!r) {
+            const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            if (cl && strtoull(cl, NULL, 10) > BTT_LEDGER_SERVER_BODY_MAX)
+                return send_error(c, 413, "body-too-large", "request bodies are limited to %d bytes",
+                                  BTT_LEDGER_SERVER_BODY_MAX);
+            r = malloc(sizeof *r);
+            if (!r) return MHD_NO;
+            r->too_big = false;
+            r->len = 0;
+            *con_cls = r;
+            return MHD_YES;
+        }
+        if (*upload_size) {
+            if (r->too_big || *upload_size > sizeof r->body - r->len) r->too_big = true;
+            else memcpy(r->body + r->len, upload, *upload_size);
+            if (!r->too_big) r->len += *upload_size;
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        if (r->too_big)
+            return send_error(c, 413, "body-too-large", "request bodies are limited to %d bytes",
+                              BTT_LEDGER_SERVER_BODY_MAX);
+        return post_op(s, c, r->body, r->len);
+    }
+    if (!is_get) {
+        bool known = !strcmp(url, "/v1/info") || !strcmp(url, "/v1/invariant") || after(url, "/v1/accounts/") ||
+                     after(url, "/v1/channels/");
+        if (known) return send_error(c, 405, "method-not-allowed", "use GET for %s", url);
+    } else if (!strcmp(url, "/v1/info")) {
+        return get_info(s, c);
+    } else if (!strcmp(url, "/v1/invariant")) {
+        return get_invariant(s, c);
+    } else if ((rest = after(url, "/v1/accounts/"))) {
+        return get_account(s, c, rest);
+    } else if ((rest = after(url, "/v1/channels/"))) {
+        return get_channel(s, c, rest);
+    }
+    return send_error(c, 404, "not-found", "no such endpoint; see docs/ledger-api.md");
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+/* --------------------------------------------------------------------------- lifecycle */
+
+static btt_err parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6, btt_error *err)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen)
+        return btt_error_set(err, BTT_EINVAL, "listen address '%s': expected ADDR:PORT", listen);
+    size_t hl = (size_t)(colon - listen);
+    const char *h = listen;
+    if (listen[0] == '[') {
+        if (hl < 3 || listen[hl - 1] != ']')
+            return btt_error_set(err, BTT_EINVAL, "listen address '%s': expected [IPV6]:PORT", listen);
+        h++;
+        hl -= 2;
+    }
+    if (hl >= sizeof host) return btt_error_set(err, BTT_EINVAL, "listen address '%s': host too long", listen);
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || port > 65535 || colon[1] == '-' || colon[1] == '+')
+        return btt_error_set(err, BTT_EINVAL, "listen address '%s': bad port", listen);
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        *v6 = false;
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *v6 = true;
+    } else {
+        return btt_error_set(err, BTT_EINVAL, "listen address '%s': '%s' is not an IP address", listen, host);
+    }
+    return BTT_OK;
+}
+
+static void free_server(btt_ledger_server *s)
+{
+    if (s->buckets) {
+        for (size_t b = 0; b < s->nbuckets; b++)
+            while (s->buckets[b]) map_remove(s, s->buckets[b]);
+    }
+    free(s->buckets);
+    free(s->batch_ops);
+    free(s->batch_rc);
+    free(s->batch_e);
+    pthread_mutex_destroy(&s->db_lock);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->queued);
+    pthread_cond_destroy(&s->done);
+    free(s);
+}
+
+btt_err btt_ledger_server_start(btt_ledger_db *db, const btt_ledger_server_config *cfg, btt_ledger_server **out,
+                                btt_error *err)
+{
+    if (sodium_init() < 0) return btt_error_set(err, BTT_EIO, "libsodium failed to initialise");
+    const char *listen = cfg && cfg->listen ? cfg->listen : BTT_LEDGER_SERVER_LISTEN_DEFAULT;
+    struct sockaddr_storage ss;
+    bool v6 = false;
+    btt_err x = parse_listen(listen, &ss, &v6, err);
+    if (x != BTT_OK) return x;
+    btt_ledger_server *s = calloc(1, sizeof *s);
+    if (!s) return btt_error_set(err, BTT_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->db_lock, NULL);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->queued, NULL);
+    pthread_cond_init(&s->done, NULL);
+    s->db = db;
+    const btt_ledger *l = btt_ledger_db_ledger(db);
+    memcpy(s->ledger_id, btt_ledger_id(l), BTT_LEDGER_ID_LEN);
+    s->genesis = *btt_ledger_genesis(l);
+    s->max = cfg && cfg->idempotency_max ? cfg->idempotency_max : BTT_LEDGER_SERVER_IDEMPOTENCY_DEFAULT;
+    s->nbuckets = 16;
+    while (s->nbuckets < s->max && s->nbuckets < (SIZE_MAX >> 2)) s->nbuckets <<= 1;
+    s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
+    s->batch_ops = calloc(BTT_LEDGER_SERVER_BATCH_MAX, sizeof *s->batch_ops);
+    s->batch_rc = calloc(BTT_LEDGER_SERVER_BATCH_MAX, sizeof *s->batch_rc);
+    s->batch_e = calloc(BTT_LEDGER_SERVER_BATCH_MAX, sizeof *s->batch_e);
+    if (!s->buckets || !s->batch_ops || !s->batch_rc || !s->batch_e) {
+        free_server(s);
+        return btt_error_set(err, BTT_ENOMEM, "out of memory");
+    }
+    if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {
+        free_server(s);
+        return btt_error_set(err, BTT_ENOMEM, "cannot start the committer thread");
+    }
+    s->committer_started = true;
+    unsigned maxconn = cfg && cfg->max_connections ? cfg->max_connections : 256;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
+    if (v6) flags |= MHD_USE_IPv6;
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                              MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_LIMIT, maxconn,
+                              MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+                              MHD_OPTION_END);
+    if (!s->mhd) {
+        int e = errno;
+        btt_ledger_server_stop(s);
+        return btt_error_set(err, BTT_ENET, "cannot listen on %s: %s", listen, e ? strerror(e) : "libmicrohttpd failed");
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned port = di ? di->port : 0;
+    char host[INET6_ADDRSTRLEN];
+    if (v6) inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+    else inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+    snprintf(s->addr, sizeof s->addr, v6 ? "[%s]:%u" : "%s:%u", host, port);
+    *out = s;
+    return BTT_OK;
+}
+
+const char *btt_ledger_server_address(const btt_ledger_server *s) { return s->addr; }
+
+void btt_ledger_server_stats(btt_ledger_server *s, uint64_t *commits, uint64_t *ops)
+{
+    pthread_mutex_lock(&s->lock);
+    if (commits) *commits = s->commits;
+    if (ops) *ops = s->ops_committed;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void btt_ledger_server_stop(btt_ledger_server *s)
+{
+    if (!s) return;
+    if (s->mhd) {
+        MHD_socket fd = MHD_quiesce_daemon(s->mhd); /* no new connections */
+        if (fd != MHD_INVALID_SOCKET) close(fd);
+        MHD_stop_daemon(s->mhd); /* joins the connection threads: their operations get committed first */
+        s->mhd = NULL;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->queued);
+    pthread_mutex_unlock(&s->lock);
+    if (s->committer_started) pthread_join(s->committer, NULL);
+    free_server(s);
+}
