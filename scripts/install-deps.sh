@@ -17,7 +17,7 @@ PKGS="
  libsodium-dev libsqlite3-dev libpq-dev libjansson-dev libcmocka-dev
  python3 python3-libtorrent
  mktorrent transmission-cli transmission-daemon aria2 opentracker
- iproute2 procps psmisc xxd curl time
+ iproute2 procps psmisc xxd curl time bc
 "
 
 # Skip the network round-trip when everything is already there.
