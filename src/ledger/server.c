@@ -629,8 +629,7 @@ btt_err btt_ledger_server_start(btt_ledger_db *db, const btt_ledger_server_confi
     if (v6) flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                               MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_LIMIT, maxconn,
-                              MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-                              MHD_OPTION_END);
+                              MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
     if (!s->mhd) {
         int e = errno;
         btt_ledger_server_stop(s);

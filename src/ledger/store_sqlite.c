@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@ typedef struct sqlite_store {
     sqlite3_stmt *begin, *commit, *rollback, *insert, *replay;
     uint64_t last_seq;
     bool have_genesis;
+    int lock_fd; /* flock'ed: one process owns a ledger database (two would each keep their own
+                    in-memory state and diverge) */
 } sqlite_store;
 
 static btt_err sq_error(sqlite_store *s, btt_error *err, int rc, const char *what)
@@ -293,6 +296,7 @@ static void sq_close(btt_ledger_store *base)
     sqlite3_finalize(s->insert);
     sqlite3_finalize(s->replay);
     sqlite3_close(s->db); /* NULL-safe; every statement is finalized */
+    if (s->lock_fd >= 0) close(s->lock_fd);
     free(s->path);
     free(s);
 }
@@ -383,6 +387,7 @@ btt_err btt_ledger_store_sqlite_open(const char *path, bool create, btt_ledger_s
     sqlite_store *s = calloc(1, sizeof *s);
     if (!s) return btt_error_set(err, BTT_ENOMEM, "out of memory");
     s->base.ops = &sqlite_ops;
+    s->lock_fd = -1;
     s->path = strdup(path);
     if (!s->path) {
         free(s);
@@ -408,6 +413,16 @@ btt_err btt_ledger_store_sqlite_open(const char *path, bool create, btt_ledger_s
         }
     } else if (!S_ISREG(stt.st_mode)) {
         e = btt_error_set(err, BTT_EINVAL, "%s: not a regular file", path);
+        goto fail;
+    }
+    s->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (s->lock_fd < 0) {
+        e = btt_error_errno(err, errno, path);
+        goto fail;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        e = errno == EWOULDBLOCK ? btt_error_set(err, BTT_EIO, "%s: in use by another btt process", path)
+                                 : btt_error_errno(err, errno, path);
         goto fail;
     }
     int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);

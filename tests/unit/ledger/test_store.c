@@ -327,6 +327,25 @@ static void test_bad_files(void **state)
     fx_free(&f);
 }
 
+/* One process owns a ledger database: a second open (another server) is refused, not allowed
+ * to keep a second in-memory ledger that would diverge from the first. */
+static void test_one_owner(void **state)
+{
+    (void)state;
+    tdir t;
+    tdir_make(&t);
+    btt_ledger_store *a = NULL, *b = NULL;
+    btt_error err = {0};
+    assert_int_equal(btt_ledger_store_sqlite_open(t.db, true, &a, &err), BTT_OK);
+    assert_int_equal(btt_ledger_store_sqlite_open(t.db, false, &b, &err), BTT_EIO);
+    assert_null(b);
+    assert_non_null(strstr(err.msg, "in use by another btt process"));
+    btt_ledger_store_close(a);
+    assert_int_equal(btt_ledger_store_sqlite_open(t.db, false, &b, &err), BTT_OK);
+    btt_ledger_store_close(b);
+    tdir_rm(&t);
+}
+
 static void test_failed_append_rolls_back(void **state)
 {
     (void)state;
@@ -451,6 +470,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reopen_replays),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_one_owner),
         cmocka_unit_test(test_failed_append_rolls_back),
         cmocka_unit_test(test_crash),
     };
