@@ -907,6 +907,7 @@ struct btt_announcer {
     uint64_t next_ms; /* when the timer fires; UINT64_MAX when it does not */
     uint32_t backoff_s;
     bool stopping, finishing;
+    bool stop_pending; /* `stopped` waits for the announce in flight to land */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -1037,12 +1038,46 @@ static void on_announcer_timer(uv_timer_t *t)
     }
 }
 
+/* The tracker at (ti, ui) answered: BEP 12: "if a connection with a tracker is successful, it
+ * will be moved to the front of the tier." Returns its URL. */
+static char *promote(btt_announcer *a)
+{
+    btt_tier *t = &a->tiers[a->ti];
+    char *url = t->urls[a->ui];
+    memmove(&t->urls[1], &t->urls[0], a->ui * sizeof *t->urls);
+    t->urls[0] = url;
+    a->ui = 0;
+    a->has_working = true;
+    a->working_tier = a->ti;
+    if (a->ev == BTT_EVENT_STARTED) a->started_ok = true;
+    if (a->ev == BTT_EVENT_COMPLETED) a->completed_sent = true;
+    return url;
+}
+
+/* `stopped` goes to the tracker that last answered: the one that knows us. False when there is
+ * none (or it cannot be sent). */
+static bool send_stopped(btt_announcer *a)
+{
+    if (!(a->c && a->has_working && a->started_ok)) return false;
+    const char *url = a->tiers[a->working_tier].urls[0];
+    btt_announce_req r;
+    fill_req(a, &r, BTT_EVENT_STOPPED);
+    if (btt_tracker_announce(a->c, url, &r, on_announce_reply, a, &a->req) == BTT_OK) return true;
+    a->req = NULL;
+    return false;
+}
+
 static void on_announce_reply(void *ud, btt_err result, const btt_announce_resp *resp, const char *message)
 {
     btt_announcer *a = ud;
     a->req = NULL;
-    if (a->stopping) { /* the `stopped` announce was answered (or failed): done either way */
-        stop_finish(a);
+    if (a->stopping) {
+        if (a->stop_pending) { /* the announce in flight at stop has landed: now `stopped` */
+            a->stop_pending = false;
+            if (result == BTT_OK) promote(a);
+            if (send_stopped(a)) return; /* the deadline set by btt_announcer_stop still holds */
+        }
+        stop_finish(a); /* the `stopped` announce was answered (or failed): done either way */
         return;
     }
     if (!a->c) return; /* the client closed */
@@ -1054,15 +1089,7 @@ static void on_announce_reply(void *ud, btt_err result, const btt_announce_resp 
         walk(a);
         return;
     }
-    /* BEP 12: "if a connection with a tracker is successful, it will be moved to the front of the tier." */
-    char *url = t->urls[a->ui];
-    memmove(&t->urls[1], &t->urls[0], a->ui * sizeof *t->urls);
-    t->urls[0] = url;
-    a->ui = 0;
-    a->has_working = true;
-    a->working_tier = a->ti;
-    if (a->ev == BTT_EVENT_STARTED) a->started_ok = true;
-    if (a->ev == BTT_EVENT_COMPLETED) a->completed_sent = true;
+    char *url = promote(a);
     if (resp->tracker_id) {
         char *tid = strdup(resp->tracker_id);
         if (tid) {
@@ -1194,18 +1221,13 @@ void btt_announcer_stop(btt_announcer *a, uint32_t timeout_ms, void (*done)(void
     a->done = done;
     a->done_ud = ud;
     uv_timer_stop(&a->timer);
-    if (a->req) btt_tracker_cancel(a->req);
-    a->req = NULL;
-    if (a->c && a->has_working && a->started_ok) {
-        /* `stopped` goes to the tracker that last answered: the one that knows us. */
-        const char *url = a->tiers[a->working_tier].urls[0];
-        btt_announce_req r;
-        fill_req(a, &r, BTT_EVENT_STOPPED);
-        if (btt_tracker_announce(a->c, url, &r, on_announce_reply, a, &a->req) == BTT_OK) {
-            uv_timer_start(&a->timer, on_announcer_timer, timeout_ms, 0);
-            return;
-        }
-        a->req = NULL;
+    /* An announce in flight (say `completed`) lands first: a `stopped` sent right after it could
+     * overtake it (UDP trackers serve packets on several threads) and leave us listed. Either
+     * way the whole stop takes at most timeout_ms. */
+    if (a->req) a->stop_pending = true;
+    if (a->stop_pending || send_stopped(a)) {
+        uv_timer_start(&a->timer, on_announcer_timer, timeout_ms, 0);
+        return;
     }
     /* Nothing to tell: finish from the loop, never inside this call. */
     uv_timer_start(&a->timer, on_announcer_timer, 0, 0);
