@@ -822,6 +822,22 @@ static btt_err req_new(btt_tracker_client *c, int kind, const char *url, btt_tra
     return BTT_OK;
 }
 
+/* Starts a prepared request over UDP, or over HTTP at full (a URL the caller built, freed here;
+ * NULL means it could not be built: no_url is returned), and links it to its client. */
+static btt_err req_launch(btt_tracker_req *r, const char *url, char *full, btt_err no_url, btt_tracker_req **reqp)
+{
+    btt_err e = r->udp ? udp_start(r, url) : full ? http_start(r, full) : no_url;
+    free(full);
+    if (e) {
+        req_free(r);
+        return e;
+    }
+    req_link(r->c, r);
+    if (r->udp) udp_resched(r->c);
+    if (reqp) *reqp = r;
+    return BTT_OK;
+}
+
 btt_err btt_tracker_announce(btt_tracker_client *c, const char *url, const btt_announce_req *areq,
                              btt_announce_cb cb, void *ud, btt_tracker_req **reqp)
 {
@@ -833,21 +849,8 @@ btt_err btt_tracker_announce(btt_tracker_client *c, const char *url, const btt_a
     r->areq = *areq;
     r->areq.tracker_id = r->areq.extra_query = NULL;
     memcpy(r->info_hash, areq->info_hash, BTT_SHA1_LEN);
-    if (r->udp) {
-        e = udp_start(r, url);
-    } else {
-        char *full = btt_http_announce_url(url, areq);
-        e = full ? http_start(r, full) : BTT_ENOMEM;
-        free(full);
-    }
-    if (e) {
-        req_free(r);
-        return e;
-    }
-    req_link(c, r);
-    if (r->udp) udp_resched(c);
-    if (reqp) *reqp = r;
-    return BTT_OK;
+    char *full = r->udp ? NULL : btt_http_announce_url(url, areq);
+    return req_launch(r, url, full, BTT_ENOMEM, reqp);
 }
 
 btt_err btt_tracker_scrape(btt_tracker_client *c, const char *url, const uint8_t info_hash[BTT_SHA1_LEN],
@@ -859,21 +862,8 @@ btt_err btt_tracker_scrape(btt_tracker_client *c, const char *url, const uint8_t
     r->scb = cb;
     r->ud = ud;
     memcpy(r->info_hash, info_hash, BTT_SHA1_LEN);
-    if (r->udp) {
-        e = udp_start(r, url);
-    } else {
-        char *full = btt_http_scrape_url(url, info_hash);
-        e = full ? http_start(r, full) : BTT_EINVAL; /* no scrape convention for this URL */
-        free(full);
-    }
-    if (e) {
-        req_free(r);
-        return e;
-    }
-    req_link(c, r);
-    if (r->udp) udp_resched(c);
-    if (reqp) *reqp = r;
-    return BTT_OK;
+    char *full = r->udp ? NULL : btt_http_scrape_url(url, info_hash);
+    return req_launch(r, url, full, BTT_EINVAL /* no scrape convention for this URL */, reqp);
 }
 
 void btt_tracker_cancel(btt_tracker_req *r)
