@@ -27,6 +27,7 @@
 #include <sodium.h>
 
 #include "btt/buf.h"
+#include "btt/ledger_request.h"
 #include "btt/ledger_server.h"
 
 enum { PENDING, DONE, FAILED };
@@ -355,14 +356,6 @@ static enum MHD_Result get_channel(btt_ledger_server *s, struct MHD_Connection *
 
 /* --------------------------------------------------------------------------- POST /v1/ops */
 
-static bool valid_request_id(const char *id, size_t len)
-{
-    if (len < 1 || len > 64) return false;
-    for (size_t i = 0; i < len; i++)
-        if (id[i] < 0x21 || id[i] > 0x7e) return false;
-    return true;
-}
-
 static json_t *receipt_json(const entry *e)
 {
     const btt_ledger_receipt *rc = &e->rc;
@@ -385,41 +378,14 @@ static json_t *receipt_json(const entry *e)
 
 static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, const char *body, size_t len)
 {
-    json_error_t jerr;
-    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!j) return send_error(c, 400, "bad-json", "body is not JSON: %s (line %d)", jerr.text, jerr.line);
-    const char *rid = NULL, *hex = NULL;
-    size_t rid_len = 0, hex_len = 0;
-    json_t *jr = json_object_get(j, "request_id"), *jo = json_object_get(j, "op");
-    if (!json_is_object(j) || json_object_size(j) != 2 || !json_is_string(jr) || !json_is_string(jo)) {
-        json_decref(j);
-        return send_error(c, 400, "bad-request",
-                          "body must be an object with exactly the strings \"request_id\" and \"op\"");
-    }
-    rid = json_string_value(jr);
-    rid_len = json_string_length(jr);
-    hex = json_string_value(jo);
-    hex_len = json_string_length(jo);
-    if (!valid_request_id(rid, rid_len) || strlen(rid) != rid_len) {
-        json_decref(j);
-        return send_error(c, 400, "bad-request-id", "request_id must be 1 to 64 printable ASCII characters, no spaces");
-    }
-    uint8_t raw[BTT_LEDGER_OP_MAX];
-    if (hex_len == 0 || hex_len % 2 || hex_len / 2 > sizeof raw || btt_unhex(hex, hex_len, raw, hex_len / 2) != 0) {
-        json_decref(j);
-        return send_error(c, 400, "bad-hex", "op must be 2 to %d hex digits, an even number", 2 * BTT_LEDGER_OP_MAX);
-    }
-    size_t raw_len = hex_len / 2;
-    char id[65];
-    memcpy(id, rid, rid_len + 1);
-    json_decref(j);
-
-    btt_ledger_op op;
-    btt_error err = {0};
-    if (btt_ledger_op_decode(raw, raw_len, &op, &err) != BTT_OK)
-        return send_error(c, 400, "malformed-op", "op does not decode: %s", btt_error_str(&err));
+    btt_ledger_request req;
+    btt_ledger_request_error rerr;
+    if (btt_ledger_request_parse(body, len, &req, &rerr) != 0)
+        return send_error(c, rerr.status, rerr.code, "%s", rerr.message);
+    const char *id = req.id;
+    const btt_ledger_op op = req.op;
     uint8_t hash[32];
-    crypto_generichash(hash, sizeof hash, raw, raw_len, NULL, 0);
+    crypto_generichash(hash, sizeof hash, req.raw, req.raw_len, NULL, 0);
 
     pthread_mutex_lock(&s->lock);
     entry *e = map_find(s, id);
@@ -439,7 +405,7 @@ static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, c
             pthread_mutex_unlock(&s->lock);
             return send_error(c, 503, "out-of-memory", "out of memory");
         }
-        memcpy(e->id, id, sizeof id);
+        memcpy(e->id, id, sizeof e->id);
         memcpy(e->hash, hash, sizeof hash);
         e->op = op;
         if (btt_ledger_op_id(&op, s->ledger_id, e->op_id) != BTT_OK) memset(e->op_id, 0, sizeof e->op_id);
