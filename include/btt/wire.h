@@ -119,6 +119,12 @@ typedef struct btt_ext_item {
 } btt_ext_item;
 BTT_WUR btt_err btt_ext_handshake_build(btt_buf *b, const btt_ext_item *m, size_t nm, const char *v, uint16_t p,
                                         uint32_t reqq, const btt_addr *yourip, int64_t metadata_size);
+/* The same with one more top-level key (e.g. "btt_speed", docs/speed-protocol.md) whose value is
+ * the ready bencoding extra[0..extra_len), placed in sorted key order. BTT_EINVAL if extra_key is
+ * one of the keys above. */
+BTT_WUR btt_err btt_ext_handshake_build_with(btt_buf *b, const btt_ext_item *m, size_t nm, const char *v, uint16_t p,
+                                             uint32_t reqq, const btt_addr *yourip, int64_t metadata_size,
+                                             const char *extra_key, const uint8_t *extra, size_t extra_len);
 
 /* ---- BEP 6 allowed fast set ---- */
 /* The canonical k-piece set for an IPv4 peer (BEP 6 algorithm). Returns how many were written

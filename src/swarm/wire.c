@@ -272,14 +272,38 @@ static int cmp_item(const void *a, const void *b)
     return strcmp(((const btt_ext_item *)a)->name, ((const btt_ext_item *)b)->name);
 }
 
-btt_err btt_ext_handshake_build(btt_buf *b, const btt_ext_item *m, size_t nm, const char *v, uint16_t p,
-                                uint32_t reqq, const btt_addr *yourip, int64_t metadata_size)
+/* Emits the extra key/value once, before the first fixed key that sorts after it. */
+typedef struct extra_kv {
+    const char *key;
+    const uint8_t *val;
+    size_t len;
+    bool done;
+} extra_kv;
+
+static btt_err extra_before(btt_buf *b, extra_kv *x, const char *next_key)
 {
+    if (!x->key || x->done || (next_key && strcmp(x->key, next_key) > 0)) return BTT_OK;
+    x->done = true;
+    btt_err e = btt_benc_cstr(b, x->key);
+    e |= btt_benc_raw(b, x->val, x->len);
+    return e;
+}
+
+btt_err btt_ext_handshake_build_with(btt_buf *b, const btt_ext_item *m, size_t nm, const char *v, uint16_t p,
+                                     uint32_t reqq, const btt_addr *yourip, int64_t metadata_size,
+                                     const char *extra_key, const uint8_t *extra, size_t extra_len)
+{
+    static const char *const fixed[] = {"m", "metadata_size", "p", "reqq", "v", "yourip"};
     btt_ext_item sorted[BTT_EXT_MAX];
     if (nm > BTT_EXT_MAX) return BTT_EINVAL;
+    if (extra_key)
+        for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+            if (!strcmp(extra_key, fixed[i])) return BTT_EINVAL;
     if (nm) memcpy(sorted, m, nm * sizeof *m);
     qsort(sorted, nm, sizeof *sorted, cmp_item);
+    extra_kv x = {extra_key, extra, extra_len, false};
     btt_err e = btt_benc_dict(b);
+    e |= extra_before(b, &x, "m");
     e |= btt_benc_cstr(b, "m");
     e |= btt_benc_dict(b);
     for (size_t i = 0; i < nm; i++) {
@@ -287,28 +311,40 @@ btt_err btt_ext_handshake_build(btt_buf *b, const btt_ext_item *m, size_t nm, co
         e |= btt_benc_int(b, sorted[i].id);
     }
     e |= btt_benc_end(b);
+    e |= extra_before(b, &x, "metadata_size");
     if (metadata_size >= 0) {
         e |= btt_benc_cstr(b, "metadata_size");
         e |= btt_benc_int(b, metadata_size);
     }
+    e |= extra_before(b, &x, "p");
     if (p) {
         e |= btt_benc_cstr(b, "p");
         e |= btt_benc_int(b, p);
     }
+    e |= extra_before(b, &x, "reqq");
     if (reqq) {
         e |= btt_benc_cstr(b, "reqq");
         e |= btt_benc_int(b, reqq);
     }
+    e |= extra_before(b, &x, "v");
     if (v) {
         e |= btt_benc_cstr(b, "v");
         e |= btt_benc_cstr(b, v);
     }
+    e |= extra_before(b, &x, "yourip");
     if (yourip) {
         e |= btt_benc_cstr(b, "yourip");
         e |= btt_benc_str(b, yourip->ip, yourip->family == 6 ? 16 : 4);
     }
+    e |= extra_before(b, &x, NULL);
     e |= btt_benc_end(b);
     return e ? BTT_ENOMEM : BTT_OK;
+}
+
+btt_err btt_ext_handshake_build(btt_buf *b, const btt_ext_item *m, size_t nm, const char *v, uint16_t p,
+                                uint32_t reqq, const btt_addr *yourip, int64_t metadata_size)
+{
+    return btt_ext_handshake_build_with(b, m, nm, v, p, reqq, yourip, metadata_size, NULL, NULL, 0);
 }
 
 /* BEP 6: "x = 0xFFFFFF00 & ip; x.append(infohash); while len(a) < k: x = SHA1(x); for i in

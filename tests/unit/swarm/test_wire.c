@@ -1027,6 +1027,36 @@ static void test_allowed_fast_small(void **state)
     }
 }
 
+/* One extra top-level key lands in sorted order, so the dictionary stays canonical bencoding. */
+static void test_ext_handshake_build_with(void **state)
+{
+    static const btt_ext_item items[] = {{"ut_metadata", 2}};
+    static const struct {
+        const char *key, *want;
+    } cases[] = {
+        {"btt_speed", "d9:btt_speedi7e1:md11:ut_metadatai2ee1:pi6881e4:reqqi250e1:v1:xe"},
+        {"q", "d1:md11:ut_metadatai2ee1:pi6881e1:qi7e4:reqqi250e1:v1:xe"},
+        {"zz", "d1:md11:ut_metadatai2ee1:pi6881e4:reqqi250e1:v1:x2:zzi7ee"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        btt_buf b;
+        btt_buf_init(&b, 4096);
+        OK(btt_ext_handshake_build_with(&b, items, 1, "x", 6881, 250, NULL, -1, cases[i].key,
+                                        (const uint8_t *)"i7e", 3));
+        assert_int_equal(b.len, strlen(cases[i].want));
+        assert_memory_equal(b.data, cases[i].want, b.len);
+        btt_ben_doc *doc;
+        OK(btt_ben_decode(b.data, b.len, 0, NULL, &doc, NULL)); /* strict: keys sorted */
+        btt_ben_free(doc);
+        btt_buf_free(&b);
+    }
+    btt_buf b;
+    btt_buf_init(&b, 4096);
+    assert_int_equal(btt_ext_handshake_build_with(&b, items, 1, NULL, 0, 0, NULL, -1, "reqq", (const uint8_t *)"i1e", 3),
+                     BTT_EINVAL);
+    btt_buf_free(&b);
+}
+
 /* No extensions to offer, passed as (NULL, 0). Kept last in the list: under UBSan a
  * memcpy(dst, NULL, 0) in the builder aborts the whole binary. */
 static void test_ext_handshake_build_null_list(void **state)
@@ -1069,6 +1099,7 @@ int main(void)
         cmocka_unit_test(test_ext_handshake_malformed),
         cmocka_unit_test(test_allowed_fast_bep6_example),
         cmocka_unit_test(test_allowed_fast_small),
+        cmocka_unit_test(test_ext_handshake_build_with),
         cmocka_unit_test(test_ext_handshake_build_null_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
