@@ -38,6 +38,7 @@ typedef struct entry {
     btt_ledger_op op;
     uint8_t op_id[32];
     int state;
+    pthread_cond_t settled; /* broadcast when state leaves PENDING: wakes only this entry's waiters */
     btt_ledger_receipt rc;
     char errmsg[256]; /* FAILED: why */
     unsigned refs;    /* map + queue + waiting handlers */
@@ -54,7 +55,7 @@ struct btt_ledger_server {
 
     pthread_mutex_t db_lock;
     pthread_mutex_t lock;
-    pthread_cond_t queued, done;
+    pthread_cond_t queued;
     entry **buckets;
     size_t nbuckets, count, max;
     entry *oldest, *newest;
@@ -81,7 +82,9 @@ static size_t bucket_of(const btt_ledger_server *s, const char *id)
 /* noinline: GCC's use-after-free analysis cannot see that the callers hold another reference */
 __attribute__((noinline)) static void unref(entry *e)
 {
-    if (--e->refs == 0) free(e);
+    if (--e->refs) return;
+    pthread_cond_destroy(&e->settled);
+    free(e);
 }
 
 static entry *map_find(btt_ledger_server *s, const char *id)
@@ -158,11 +161,11 @@ static void *committer_main(void *arg)
                 snprintf(e->errmsg, sizeof e->errmsg, "%s", btt_error_str(&err));
                 map_remove(s, e); /* nothing was acknowledged: the same request may be retried */
             }
+            pthread_cond_broadcast(&e->settled);
             unref(e); /* the queue's reference */
         }
         s->commits++;
         s->ops_committed += n;
-        pthread_cond_broadcast(&s->done);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -401,7 +404,8 @@ static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, c
             return send_error(c, 503, "shutting-down", "the server is stopping");
         }
         e = calloc(1, sizeof *e);
-        if (!e) {
+        if (!e || pthread_cond_init(&e->settled, NULL)) {
+            free(e);
             pthread_mutex_unlock(&s->lock);
             return send_error(c, 503, "out-of-memory", "out of memory");
         }
@@ -417,7 +421,7 @@ static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, c
         s->qtail = e;
         pthread_cond_signal(&s->queued);
     }
-    while (e->state == PENDING) pthread_cond_wait(&s->done, &s->lock);
+    while (e->state == PENDING) pthread_cond_wait(&e->settled, &s->lock);
     json_t *o = e->state == DONE ? receipt_json(e) : NULL;
     char msg[256];
     snprintf(msg, sizeof msg, "%s", e->errmsg);
@@ -551,7 +555,6 @@ static void free_server(btt_ledger_server *s)
     pthread_mutex_destroy(&s->db_lock);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->queued);
-    pthread_cond_destroy(&s->done);
     free(s);
 }
 
@@ -569,7 +572,6 @@ btt_err btt_ledger_server_start(btt_ledger_db *db, const btt_ledger_server_confi
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->queued, NULL);
-    pthread_cond_init(&s->done, NULL);
     s->db = db;
     const btt_ledger *l = btt_ledger_db_ledger(db);
     memcpy(s->ledger_id, btt_ledger_id(l), BTT_LEDGER_ID_LEN);
