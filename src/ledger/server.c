@@ -1,10 +1,11 @@
 /* server.c - the ledger's HTTP/JSON API (btt/ledger_server.h, docs/ledger-api.md).
  *
- * Threads: libmicrohttpd runs one thread per connection. Reads (info, accounts, channels,
- * invariant) take db_lock and query the in-memory ledger. POST /v1/ops decodes the operation on
- * the connection's thread, records it under its request id (the idempotency map) and appends it
- * to the submit queue; the committer thread takes everything queued (up to BATCH_MAX), submits it
- * as one batch under db_lock (one fsync) and wakes the waiting handlers, which answer only then.
+ * Threads: libmicrohttpd serves all connections from a small pool of epoll threads (twice the
+ * cores). Reads (info, accounts, channels, invariant) take db_lock and query the in-memory ledger.
+ * POST /v1/ops decodes the operation on a pool thread, records it under its request id (the
+ * idempotency map), appends it to the submit queue and suspends the connection; the committer
+ * thread takes everything queued (up to BATCH_MAX), submits it as one batch under db_lock (one
+ * fsync) and resumes the batch's connections, which are answered only then.
  *
  * Locks: `lock` guards the map, the queue, every entry's state and the counters; `db_lock` guards
  * the database. The committer never holds both; a handler takes them one at a time. */
@@ -32,13 +33,15 @@
 
 enum { PENDING, DONE, FAILED };
 
+struct req_ctx;
+
 typedef struct entry {
     char id[65];
     uint8_t hash[32]; /* BLAKE2b-256 of the op bytes: "same request" means same id and same bytes */
     btt_ledger_op op;
     uint8_t op_id[32];
     int state;
-    pthread_cond_t settled; /* broadcast when state leaves PENDING: wakes only this entry's waiters */
+    struct req_ctx *waiters; /* suspended connections waiting for this entry's commit */
     btt_ledger_receipt rc;
     char errmsg[256]; /* FAILED: why */
     unsigned refs;    /* map + queue + waiting handlers */
@@ -55,7 +58,10 @@ struct btt_ledger_server {
 
     pthread_mutex_t db_lock;
     pthread_mutex_t lock;
-    pthread_cond_t queued;
+    pthread_cond_t queued, idle;
+    size_t pending;  /* entries queued or being committed */
+    size_t waiting;  /* POST requests suspended or resumed and not yet completed */
+    bool refusing;   /* stopping: new operations get 503 shutting-down */
     entry **buckets;
     size_t nbuckets, count, max;
     entry *oldest, *newest;
@@ -70,6 +76,18 @@ struct btt_ledger_server {
     entry **batch_e;
 };
 
+/* One HTTP request's state. A POST whose operation is queued suspends its connection (no
+ * thread waits); the committer resumes it once the batch is durable, and the handler is then
+ * called again to answer from `e`. */
+typedef struct req_ctx {
+    bool too_big, counted;
+    size_t len;
+    entry *e;                  /* the entry it waits for (a reference), NULL before and after */
+    struct MHD_Connection *conn;
+    struct req_ctx *wnext;     /* next waiter of the same entry */
+    char body[BTT_LEDGER_SERVER_BODY_MAX];
+} req_ctx;
+
 /* ------------------------------------------------------------------ idempotency map */
 
 static size_t bucket_of(const btt_ledger_server *s, const char *id)
@@ -82,9 +100,7 @@ static size_t bucket_of(const btt_ledger_server *s, const char *id)
 /* noinline: GCC's use-after-free analysis cannot see that the callers hold another reference */
 __attribute__((noinline)) static void unref(entry *e)
 {
-    if (--e->refs) return;
-    pthread_cond_destroy(&e->settled);
-    free(e);
+    if (--e->refs == 0) free(e);
 }
 
 static entry *map_find(btt_ledger_server *s, const char *id)
@@ -161,11 +177,14 @@ static void *committer_main(void *arg)
                 snprintf(e->errmsg, sizeof e->errmsg, "%s", btt_error_str(&err));
                 map_remove(s, e); /* nothing was acknowledged: the same request may be retried */
             }
-            pthread_cond_broadcast(&e->settled);
+            for (req_ctx *w = e->waiters; w; w = w->wnext) MHD_resume_connection(w->conn);
+            e->waiters = NULL;
             unref(e); /* the queue's reference */
         }
+        s->pending -= n;
         s->commits++;
         s->ops_committed += n;
+        pthread_cond_broadcast(&s->idle);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -379,11 +398,27 @@ static json_t *receipt_json(const entry *e)
     return o;
 }
 
-static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, const char *body, size_t len)
+/* The answer of a request whose entry is no longer PENDING; drops the request's reference.
+ * Called with s->lock held; unlocks it. */
+static enum MHD_Result answer(btt_ledger_server *s, struct MHD_Connection *c, entry *e)
+{
+    json_t *o = e->state == DONE ? receipt_json(e) : NULL;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", e->errmsg);
+    int state = e->state;
+    unref(e);
+    pthread_mutex_unlock(&s->lock);
+    if (state == FAILED) return send_error(c, 503, "store-failed", "not committed, nothing changed: %s", msg);
+    return send_json(c, 200, o);
+}
+
+/* Decodes the body and queues its operation (or joins the same request in flight), then
+ * suspends the connection until the commit; or answers at once (an error, a stored receipt). */
+static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, req_ctx *r)
 {
     btt_ledger_request req;
     btt_ledger_request_error rerr;
-    if (btt_ledger_request_parse(body, len, &req, &rerr) != 0)
+    if (btt_ledger_request_parse(r->body, r->len, &req, &rerr) != 0)
         return send_error(c, rerr.status, rerr.code, "%s", rerr.message);
     const char *id = req.id;
     const btt_ledger_op op = req.op;
@@ -399,13 +434,12 @@ static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, c
     if (e) {
         e->refs++;
     } else {
-        if (s->stopping) {
+        if (s->refusing) {
             pthread_mutex_unlock(&s->lock);
             return send_error(c, 503, "shutting-down", "the server is stopping");
         }
         e = calloc(1, sizeof *e);
-        if (!e || pthread_cond_init(&e->settled, NULL)) {
-            free(e);
+        if (!e) {
             pthread_mutex_unlock(&s->lock);
             return send_error(c, 503, "out-of-memory", "out of memory");
         }
@@ -414,31 +448,28 @@ static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, c
         e->op = op;
         if (btt_ledger_op_id(&op, s->ledger_id, e->op_id) != BTT_OK) memset(e->op_id, 0, sizeof e->op_id);
         e->state = PENDING;
-        e->refs = 2; /* this handler and the queue */
+        e->refs = 2; /* this request and the queue */
         map_insert(s, e);
         if (s->qtail) s->qtail->qnext = e;
         else s->qhead = e;
         s->qtail = e;
+        s->pending++;
         pthread_cond_signal(&s->queued);
     }
-    while (e->state == PENDING) pthread_cond_wait(&e->settled, &s->lock);
-    json_t *o = e->state == DONE ? receipt_json(e) : NULL;
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s", e->errmsg);
-    int state = e->state;
-    unref(e);
+    if (e->state != PENDING) return answer(s, c, e);
+    r->e = e;
+    r->conn = c;
+    r->wnext = e->waiters;
+    e->waiters = r;
+    r->counted = true;
+    s->waiting++;
+    MHD_suspend_connection(c);
     pthread_mutex_unlock(&s->lock);
-    if (state == FAILED) return send_error(c, 503, "store-failed", "not committed, nothing changed: %s", msg);
-    return send_json(c, 200, o);
+    return MHD_YES;
 }
 
 /* --------------------------------------------------------------------------- dispatch */
 
-typedef struct req_ctx {
-    bool too_big;
-    size_t len;
-    char body[BTT_LEDGER_SERVER_BODY_MAX];
-} req_ctx;
 
 static const char *after(const char *url, const char *prefix)
 {
@@ -455,6 +486,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!strcmp(url, "/v1/ops")) {
         if (!is_post) return send_error(c, 405, "method-not-allowed", "use POST for %s", url);
         req_ctx *r = *con_cls;
+        if (r && r->e) { /* resumed: the commit is over */
+            entry *e = r->e;
+            r->e = NULL;
+            pthread_mutex_lock(&s->lock);
+            return answer(s, c, e);
+        }
         if (!r) {
             const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             if (cl && strtoull(cl, NULL, 10) > BTT_LEDGER_SERVER_BODY_MAX)
@@ -462,8 +499,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                                   BTT_LEDGER_SERVER_BODY_MAX);
             r = malloc(sizeof *r);
             if (!r) return MHD_NO;
-            r->too_big = false;
+            r->too_big = r->counted = false;
             r->len = 0;
+            r->e = NULL;
             *con_cls = r;
             return MHD_YES;
         }
@@ -477,7 +515,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (r->too_big)
             return send_error(c, 413, "body-too-large", "request bodies are limited to %d bytes",
                               BTT_LEDGER_SERVER_BODY_MAX);
-        return post_op(s, c, r->body, r->len);
+        return post_op(s, c, r);
     }
     if (!is_get) {
         bool known = !strcmp(url, "/v1/info") || !strcmp(url, "/v1/invariant") || after(url, "/v1/accounts/") ||
@@ -497,7 +535,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    free(*con_cls);
+    btt_ledger_server *s = cls;
+    req_ctx *r = *con_cls;
+    if (r && (r->counted || r->e)) {
+        pthread_mutex_lock(&s->lock);
+        if (r->e) unref(r->e); /* closed after the resume, before the answer */
+        if (r->counted) s->waiting--;
+        pthread_cond_broadcast(&s->idle);
+        pthread_mutex_unlock(&s->lock);
+    }
+    free(r);
     *con_cls = NULL;
 }
 
@@ -555,6 +602,7 @@ static void free_server(btt_ledger_server *s)
     pthread_mutex_destroy(&s->db_lock);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->queued);
+    pthread_cond_destroy(&s->idle);
     free(s);
 }
 
@@ -572,6 +620,7 @@ btt_err btt_ledger_server_start(btt_ledger_db *db, const btt_ledger_server_confi
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->queued, NULL);
+    pthread_cond_init(&s->idle, NULL);
     s->db = db;
     const btt_ledger *l = btt_ledger_db_ledger(db);
     memcpy(s->ledger_id, btt_ledger_id(l), BTT_LEDGER_ID_LEN);
@@ -593,11 +642,15 @@ btt_err btt_ledger_server_start(btt_ledger_db *db, const btt_ledger_server_confi
     }
     s->committer_started = true;
     unsigned maxconn = cfg && cfg->max_connections ? cfg->max_connections : 256;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
+    /* A few epoll threads serve every connection; a POST waiting for its commit is suspended
+     * rather than holding a thread (thread-per-connection spent most of its time switching). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
     if (v6) flags |= MHD_USE_IPv6;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned pool = ncpu > 0 && ncpu < 32 ? 2 * (unsigned)ncpu : 4; /* reads may wait for a commit's lock */
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                               MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_LIMIT, maxconn,
-                              MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+                              MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
     if (!s->mhd) {
         int e = errno;
         btt_ledger_server_stop(s);
@@ -629,7 +682,18 @@ void btt_ledger_server_stop(btt_ledger_server *s)
     if (s->mhd) {
         MHD_socket fd = MHD_quiesce_daemon(s->mhd); /* no new connections */
         if (fd != MHD_INVALID_SOCKET) close(fd);
-        MHD_stop_daemon(s->mhd); /* joins the connection threads: their operations get committed first */
+        /* Operations already queued are committed and answered; new ones are refused. A
+         * suspended connection must not exist when the daemon stops, and answers in flight get
+         * (at most) 10 s to reach their clients. */
+        pthread_mutex_lock(&s->lock);
+        s->refusing = true;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        while (s->pending || s->waiting)
+            if (pthread_cond_timedwait(&s->idle, &s->lock, &until) != 0 && !s->pending) break;
+        pthread_mutex_unlock(&s->lock);
+        MHD_stop_daemon(s->mhd);
         s->mhd = NULL;
     }
     pthread_mutex_lock(&s->lock);
