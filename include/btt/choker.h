@@ -5,7 +5,12 @@
  * download rate ... reevaluated every ten seconds ... at any one time there is a single peer
  * which is unchoked regardless of its upload rate ... which peer is the optimistic unchoke is
  * rotated every 30 seconds ... Once a downloader has complete file, it ... uses its upload
- * rate rather than its download rate to decide which peers to unchoke." */
+ * rate rather than its download rate to decide which peers to unchoke."
+ *
+ * The Speed auction (docs/speed-protocol.md 3.5, whitepaper "Match Making") is the second policy:
+ * bidders whose bid is at least the reserve price take the regular slots first, by bid, and all
+ * winners pay one uniform rate; the slots they leave and the optimistic slot work as in
+ * tit-for-tat, so legacy peers keep being served. */
 #ifndef BTT_CHOKER_H
 #define BTT_CHOKER_H
 
@@ -22,9 +27,13 @@ typedef struct btt_choke_peer {
     uint64_t down_rate;    /* bytes/s we get from it */
     uint64_t up_rate;      /* bytes/s we send it */
     uint64_t choked_since_ms; /* when it was last choked (0: never unchoked) */
+    uint64_t bid;          /* Speed: its current bid, units/KiB (0: no bid, or a legacy peer) */
+    uint64_t received;     /* Speed: bytes received from it in total (auction tie-break) */
     /* in: current state; out: what the choker decided */
     bool unchoked;
     bool optimistic;
+    bool won;              /* out, auction: unchoked for its bid (a regular slot) */
+    uint64_t rate;         /* out, auction: the uniform rate every winner pays (0 for others) */
 } btt_choke_peer;
 
 typedef struct btt_choke_ctx {
@@ -34,6 +43,7 @@ typedef struct btt_choke_ctx {
     bool rotate_optimistic; /* this round picks new optimistic peers */
     uint64_t now_ms;
     uint64_t random;       /* for tie-breaks */
+    uint64_t reserve;      /* auction: the reserve price, units/KiB */
 } btt_choke_ctx;
 
 /* A policy decides `unchoked` and `optimistic` for every peer. */
@@ -45,6 +55,20 @@ typedef struct btt_choke_policy {
 
 extern const btt_choke_policy btt_choke_tit_for_tat;
 
+/* The Speed auction (src/swarm/auction.c). Per round:
+ *   eligible   interested, bid > 0 and bid >= ctx->reserve (an optimistic peer that wins is
+ *              a winner, no longer optimistic, and its optimistic slot is given again)
+ *   winners    the first min(slots, eligible) eligible peers ordered by bid (highest first), then
+ *              by `received` (highest first), then by choked_since_ms (longest choked first: a
+ *              smaller value; a currently unchoked peer counts as choked since now), then random
+ *   rate       max(reserve, the highest eligible bid that did not win); every winner gets
+ *              won = true and this rate (it never exceeds a winner's bid); everyone else rate 0
+ *   other      regular slots the winners leave go to the remaining interested peers (bidders
+ *              below the reserve and legacy peers alike) in tit-for-tat order; the optimistic
+ *              slot(s) rotate exactly as in tit-for-tat, ties among peers choked equally long
+ *              going to the higher bid. An optimistic or tit-for-tat unchoke is free (rate 0). */
+extern const btt_choke_policy btt_choke_auction;
+
 typedef struct btt_choker {
     btt_choke_policy policy;
     uint32_t slots, optimistic;
@@ -52,6 +76,7 @@ typedef struct btt_choker {
     uint32_t optimistic_interval_ms; /* 30 s */
     uint64_t next_ms, next_optimistic_ms;
     uint64_t rng;
+    uint64_t reserve;                /* auction: passed to the policy as ctx.reserve */
 } btt_choker;
 
 void btt_choker_init(btt_choker *c, const btt_choke_policy *policy, uint32_t slots, uint32_t optimistic,
