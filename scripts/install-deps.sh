@@ -10,11 +10,14 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 
+# postgresql: server binaries for scripts/pg-test-server.sh (the PostgreSQL store's tests run a
+# private server in a temporary directory; the package's own cluster is neither used nor needed).
 PKGS="
  ca-certificates build-essential cmake ninja-build pkg-config git
  clang llvm libclang-rt-14-dev
  libuv1-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev openssl
  libsodium-dev libsqlite3-dev libpq-dev libjansson-dev libcmocka-dev
+ postgresql
  python3 python3-libtorrent
  mktorrent transmission-cli transmission-daemon aria2 opentracker
  iproute2 procps psmisc xxd curl time bc

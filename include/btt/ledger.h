@@ -271,6 +271,15 @@ typedef void btt_ledger_channel_cb(const btt_ledger_channel_info *info, void *ud
 void btt_ledger_foreach_account(const btt_ledger *l, btt_ledger_account_cb *cb, void *ud);
 void btt_ledger_foreach_channel(const btt_ledger *l, btt_ledger_channel_cb *cb, void *ud);
 
+/* The open channels where account a is the payer or the payee, from a per-account index (O(1)
+ * to count, O(a's channels) to list; check_invariant verifies it). Unspecified order; cb returns
+ * false to stop early. Returns how many channels cb was called for. The ledger must not be
+ * modified meanwhile. */
+typedef bool btt_ledger_channel_of_cb(const btt_ledger_channel_info *info, void *ud);
+size_t btt_ledger_num_channels_of(const btt_ledger *l, const btt_account *a);
+size_t btt_ledger_foreach_channel_of(const btt_ledger *l, const btt_account *a, btt_ledger_channel_of_cb *cb,
+                                     void *ud);
+
 /* Applies op at time now (seconds; an earlier time than the last accepted operation's is taken
  * as that time). Either the whole operation takes effect or nothing changes:
  *   BTT_OK       accepted; rc (if non-NULL) says what happened
@@ -280,6 +289,13 @@ void btt_ledger_foreach_channel(const btt_ledger *l, btt_ledger_channel_cb *cb, 
  * close with a voucher), O(1) lookups, no allocation unless a table grows. */
 BTT_WUR btt_err btt_ledger_apply(btt_ledger *l, const btt_ledger_op *op, uint64_t now, btt_ledger_receipt *rc,
                                  btt_error *err);
+
+/* apply for an operation whose signature the caller has already checked with
+ * btt_ledger_op_verify against this ledger's id (e.g. on another thread, in parallel): every
+ * other rule, the voucher signature of a claim or close included, is checked as in apply. Passing
+ * an operation whose signature was not verified breaks the ledger's security. */
+BTT_WUR btt_err btt_ledger_apply_verified(btt_ledger *l, const btt_ledger_op *op, uint64_t now,
+                                          btt_ledger_receipt *rc, btt_error *err);
 
 /* The same checks as apply without changing anything (rc describes what apply would do). */
 BTT_WUR btt_err btt_ledger_validate(const btt_ledger *l, const btt_ledger_op *op, uint64_t now,

@@ -5,7 +5,8 @@
  * pure state machine (btt/ledger.h) and so rebuilds exactly the state that was acknowledged.
  *
  *   store        a small vtable (btt_ledger_store_ops): genesis, append a batch, replay, close.
- *                SQLite now (src/ledger/store_sqlite.c); PostgreSQL implements the same vtable later.
+ *                SQLite (src/ledger/store_sqlite.c) or PostgreSQL (src/ledger/store_pg.c); what
+ *                both share is in src/ledger/store_common.c.
  *   database     btt_ledger_db (src/ledger/ledger_db.c): owns a store and the in-memory ledger;
  *                submit validates operations against the ledger and returns only once the
  *                accepted ones are durable.
@@ -84,6 +85,27 @@ BTT_WUR btt_err btt_ledger_store_sqlite_open(const char *path, bool create, btt_
  * append fail reliably (file modes do not stop root). s must be a SQLite store. */
 BTT_WUR btt_err btt_ledger_store_sqlite_test_readonly(btt_ledger_store *s, bool on, btt_error *err);
 
+/* PostgreSQL backend (libpq). Connects with conninfo ("host=... dbname=..." or a postgresql://
+ * URI) and opens the ledger in the session's current schema (normally public), or, with create
+ * and no tables there yet, creates it. The session commits with synchronous_commit=on; append is
+ * one COPY (one transaction) per batch; replay reads one REPEATABLE READ snapshot through a
+ * cursor. One process owns a ledger: a session advisory lock, released when the connection
+ * ends (open waits up to 2 s for a killed owner's session to go). The store does not
+ * reconnect: after a lost connection every call fails; reopen it. Errors with a message naming
+ * the database, host and port (never the user or password):
+ *   BTT_ENOENT   no tables in the schema and create is false
+ *   BTT_EINVAL   a bad conninfo, or a schema with tables that is not a btt ledger
+ *   BTT_EVERSION a btt ledger with a newer schema version than this program knows
+ *   BTT_ENET     the connection failed or was lost
+ *   BTT_EIO      in use by another btt process, or any other PostgreSQL failure
+ * *out is the caller's: close with btt_ledger_store_close (or hand it to btt_ledger_db_open). */
+#define BTT_LEDGER_STORE_PG_SCHEMA 1
+BTT_WUR btt_err btt_ledger_store_pg_open(const char *conninfo, bool create, btt_ledger_store **out, btt_error *err);
+
+/* Test hook: while on, the session's transactions are read-only (default_transaction_read_only),
+ * so every append fails inside PostgreSQL. s must be a PostgreSQL store. */
+BTT_WUR btt_err btt_ledger_store_pg_test_readonly(btt_ledger_store *s, bool on, btt_error *err);
+
 /* ====================================================================== database */
 
 typedef struct btt_ledger_db btt_ledger_db; /* opaque */
@@ -105,6 +127,12 @@ BTT_WUR btt_err btt_ledger_db_open(btt_ledger_store *store, const btt_genesis *g
  * n may be 0. */
 BTT_WUR btt_err btt_ledger_db_submit(btt_ledger_db *db, const btt_ledger_op *ops, size_t n, uint64_t now,
                                      btt_ledger_receipt *receipts, btt_error *err);
+
+/* submit where sig_verified[i] (if sig_verified is not NULL) says the caller already checked
+ * ops[i]'s signature for this ledger (btt_ledger_apply_verified): the group committer then does
+ * not verify it again under its lock. */
+BTT_WUR btt_err btt_ledger_db_submit_verified(btt_ledger_db *db, const btt_ledger_op *ops, const bool *sig_verified,
+                                              size_t n, uint64_t now, btt_ledger_receipt *receipts, btt_error *err);
 
 /* The in-memory ledger, for lookups. Valid until the next submit or close; do not apply to it. */
 const btt_ledger *btt_ledger_db_ledger(const btt_ledger_db *db);

@@ -1,5 +1,7 @@
-/* cmd_wallet.c - btt wallet new|address|check: local wallet files (the ledger-backed commands,
- * balance, faucet, send, channels, history, come with the ledger server). */
+/* cmd_wallet.c - btt wallet new|address|check: local wallet files, and the dispatch of the
+ * ledger-backed commands balance|faucet|send|channels, which talk to a ledger's HTTP API
+ * (`btt ledger serve`, docs/ledger-api.md) and live in cmd_wallet_ledger.c. The password
+ * reader here (cli_wallet_password) serves both. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -11,13 +13,18 @@
 #include "btt/account.h"
 #include "btt/wallet.h"
 #include "cli/cli.h"
+#include "cli/wallet.h"
 
-#define MAX_PASSWORD 1024
+#define MAX_PASSWORD CLI_WALLET_MAX_PASSWORD
 
 static const char help[] =
     "usage: btt wallet new FILE [--password-file F]\n"
     "       btt wallet address FILE\n"
     "       btt wallet check FILE [--password-file F]\n"
+    "       btt wallet balance FILE [--ledger URL] [--json]\n"
+    "       btt wallet faucet FILE [--ledger URL] [--json] [--password-file F]\n"
+    "       btt wallet send FILE --to ACCOUNT --amount BTT [--ledger URL] [--json] [--password-file F]\n"
+    "       btt wallet channels FILE [--ledger URL] [--json]\n"
     "\n"
     "A wallet is an Ed25519 key pair in a file encrypted with a password (Argon2id,\n"
     "XChaCha20-Poly1305), mode 0600; it is never overwritten. Its account is printed as\n"
@@ -27,8 +34,19 @@ static const char help[] =
     "  address  print the account alone on one line (no password needed)\n"
     "  check    open the wallet with its password and print the account\n"
     "\n"
+    "With a ledger (`btt ledger serve`; --ledger URL, else $BTT_LEDGER, else\n"
+    "http://127.0.0.1:8480):\n"
+    "  balance   balance, funds locked in channels it pays, open channels, nonce (no password)\n"
+    "  faucet    solve the faucet's proof of work (Ctrl-C cancels) and claim its grant, once\n"
+    "  send      transfer --amount BTT (decimal, up to 6 places) to account --to\n"
+    "  channels  the open channels where it is payer or payee, one per line (no password)\n"
+    "  --json    print one JSON object instead (amounts as decimal strings and *_units integers)\n"
+    "\n"
     "The password comes from --password-file F (its first line), else the environment variable\n"
-    "BTT_WALLET_PASSWORD, else a prompt on the terminal (without echo).\n";
+    "BTT_WALLET_PASSWORD, else a prompt on the terminal (without echo).\n"
+    "\n"
+    "Exit status: 0 done, 1 the ledger rejected the operation (the reason code is printed),\n"
+    "2 bad arguments, a wrong password, an unreadable file or an unreachable ledger.\n";
 
 /* Reads a line from fd with echo off when it is a terminal. Returns its length or -1. */
 static long prompt(const char *what, char *buf, size_t cap)
@@ -54,7 +72,7 @@ static long prompt(const char *what, char *buf, size_t cap)
 
 /* The password into buf; confirm asks twice on a terminal. Returns its length or -1 after
  * printing an error. */
-static long get_password(const char *cmd, const char *file, bool confirm, char *buf, size_t cap)
+long cli_wallet_password(const char *cmd, const char *file, bool confirm, char *buf, size_t cap)
 {
     if (file) {
         FILE *f = fopen(file, "r");
@@ -102,6 +120,16 @@ static long get_password(const char *cmd, const char *file, bool confirm, char *
 
 int cmd_wallet(int argc, char **argv)
 {
+    /* the ledger commands have options of their own: hand them over whole */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--password-file")) {
+            i++;
+            continue;
+        }
+        if (argv[i][0] == '-') continue;
+        if (cli_wallet_is_ledger_command(argv[i])) return cmd_wallet_ledger(argc, argv);
+        break;
+    }
     static const struct option opts[] = {{"password-file", required_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -132,7 +160,7 @@ int cmd_wallet(int argc, char **argv)
     bool create = !strcmp(sub, "new");
     if (create && access(path, F_OK) == 0) return cli_error("wallet", "%s: exists; a wallet is never overwritten", path);
     char pw[MAX_PASSWORD];
-    long n = get_password("wallet", pwfile, create, pw, sizeof pw);
+    long n = cli_wallet_password("wallet", pwfile, create, pw, sizeof pw);
     if (n < 0) return CLI_ERROR;
     if (create && n == 0) {
         memset(pw, 0, sizeof pw);

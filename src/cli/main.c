@@ -15,7 +15,7 @@ static const struct {
     {"verify", cmd_verify, "check downloaded data against a .torrent"},
     {"get", cmd_get, "download a torrent (and optionally keep seeding)"},
     {"seed", cmd_seed, "verify a torrent's data and serve it to peers"},
-    {"wallet", cmd_wallet, "create a wallet, show its account, check its password"},
+    {"wallet", cmd_wallet, "wallets: new, address, check; balance, faucet, send, channels on a ledger"},
     {"ledger", cmd_ledger, "run the BTT ledger's HTTP API server"},
 };
 

@@ -8,7 +8,15 @@
  * Accounts and channels live in open-addressing hash tables (linear probing, power-of-two sizes,
  * at most 3/4 full) keyed by SipHash-2-4 (crypto_shorthash) with a random per-ledger key, so an
  * attacker who grinds keys cannot make the probes long. Channels are removed on close/refund with
- * backward-shift deletion (no tombstones). */
+ * backward-shift deletion (no tombstones).
+ *
+ * Per-account channel index: a third table (`owners`, keyed by account key) holds, for every
+ * account that is the payer or the payee of an open channel, a count and the id of one of its
+ * channels; the account's channels form a circular doubly-linked list threaded through the
+ * channels themselves by id (payer_next/prev for the list of the payer, payee_next/prev for the
+ * payee's; payer != payee always). Links are ids rather than pointers because slots move. Opening
+ * and removing a channel cost O(1) lookups; listing an account's channels costs O(its channels).
+ * check_invariant re-derives it. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +46,15 @@ typedef struct chan {
     btt_account payer, payee;
     btt_amount deposit, claimed;
     uint64_t seq, expiry;
+    uint8_t payer_next[32], payer_prev[32]; /* the payer's channel list (circular, by id) */
+    uint8_t payee_next[32], payee_prev[32]; /* the payee's */
 } chan;
+
+typedef struct owner {
+    slot_head h;      /* key = account key */
+    uint8_t head[32]; /* one of its channels */
+    uint64_t count;   /* open channels where it is payer or payee (entries reaching 0 are removed) */
+} owner;
 
 typedef struct table {
     uint8_t *slots;
@@ -49,7 +65,7 @@ struct btt_ledger {
     uint8_t id[BTT_LEDGER_ID_LEN];
     btt_genesis genesis;
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
-    table accounts, channels;
+    table accounts, channels, owners;
     uint64_t height, time;
     btt_amount total_balances, total_locked; /* running totals, re-derived by check_invariant */
 };
@@ -187,6 +203,7 @@ btt_err btt_ledger_new(const btt_genesis *g, btt_ledger **out, btt_error *err)
     randombytes_buf(l->hash_key, sizeof l->hash_key);
     l->accounts.stride = sizeof(acct);
     l->channels.stride = sizeof(chan);
+    l->owners.stride = sizeof(owner);
     if (table_reserve(l, &l->accounts, BTT_POOL_COUNT) != BTT_OK) {
         btt_ledger_free(l);
         return btt_error_set(err, BTT_ENOMEM, "out of memory");
@@ -205,6 +222,7 @@ void btt_ledger_free(btt_ledger *l)
     if (!l) return;
     free(l->accounts.slots);
     free(l->channels.slots);
+    free(l->owners.slots);
     free(l);
 }
 
@@ -300,6 +318,88 @@ void btt_ledger_foreach_channel(const btt_ledger *l, btt_ledger_channel_cb *cb, 
     }
 }
 
+/* ------------------------------------------------------------------ per-account index */
+
+static owner *find_owner(const btt_ledger *l, const btt_account *a)
+{
+    return (owner *)table_find(l, &l->owners, a->key);
+}
+
+/* The links of c in the list of account a (its payer or its payee). */
+static uint8_t *link_next(chan *c, const btt_account *a)
+{
+    return btt_account_eq(&c->payer, a) ? c->payer_next : c->payee_next;
+}
+
+static uint8_t *link_prev(chan *c, const btt_account *a)
+{
+    return btt_account_eq(&c->payer, a) ? c->payer_prev : c->payee_prev;
+}
+
+/* Adds c (already in the channel table) to a's list. The owners table must have room. */
+static void index_add(btt_ledger *l, chan *c, const btt_account *a)
+{
+    owner *o = find_owner(l, a);
+    const uint8_t *id = c->h.key;
+    if (!o) {
+        o = (owner *)table_insert(l, &l->owners, a->key);
+        memcpy(o->head, id, 32);
+        memcpy(link_next(c, a), id, 32);
+        memcpy(link_prev(c, a), id, 32);
+        o->count = 1;
+        return;
+    }
+    chan *head = find_chan(l, o->head), *tail = find_chan(l, link_prev(head, a));
+    memcpy(link_next(c, a), head->h.key, 32);
+    memcpy(link_prev(c, a), tail->h.key, 32);
+    memcpy(link_next(tail, a), id, 32); /* tail may be head: each link is written once */
+    memcpy(link_prev(head, a), id, 32);
+    memcpy(o->head, id, 32);
+    o->count++;
+}
+
+/* Removes c from a's list (before c leaves the channel table). */
+static void index_remove(btt_ledger *l, chan *c, const btt_account *a)
+{
+    owner *o = find_owner(l, a);
+    if (o->count == 1) {
+        table_remove(l, &l->owners, &o->h);
+        return;
+    }
+    uint8_t next[32], prev[32];
+    memcpy(next, link_next(c, a), 32);
+    memcpy(prev, link_prev(c, a), 32);
+    memcpy(link_next(find_chan(l, prev), a), next, 32);
+    memcpy(link_prev(find_chan(l, next), a), prev, 32);
+    if (memcmp(o->head, c->h.key, 32) == 0) memcpy(o->head, next, 32);
+    o->count--;
+}
+
+size_t btt_ledger_num_channels_of(const btt_ledger *l, const btt_account *a)
+{
+    const owner *o = find_owner(l, a);
+    return o ? (size_t)o->count : 0;
+}
+
+size_t btt_ledger_foreach_channel_of(const btt_ledger *l, const btt_account *a, btt_ledger_channel_of_cb *cb,
+                                     void *ud)
+{
+    const owner *o = find_owner(l, a);
+    if (!o) return 0;
+    uint8_t id[32];
+    memcpy(id, o->head, 32);
+    size_t n = 0;
+    for (uint64_t i = 0; i < o->count; i++) {
+        chan *c = find_chan(l, id);
+        btt_ledger_channel_info info;
+        chan_info(c, &info);
+        n++;
+        if (!cb(&info, ud)) break;
+        memcpy(id, link_next(c, a), 32);
+    }
+    return n;
+}
+
 /* ------------------------------------------------------------------ rules */
 
 /* Everything an accepted operation will change, worked out before anything is written. */
@@ -320,8 +420,8 @@ static bool recipient_ok(const btt_ledger *l, const btt_account *a)
     return find_acct(l, a) != NULL || btt_account_is_valid_key(a);
 }
 
-static btt_ledger_reason check(const btt_ledger *l, const btt_ledger_op *op, uint64_t now, plan *pl,
-                               btt_ledger_receipt *rc)
+static btt_ledger_reason check(const btt_ledger *l, const btt_ledger_op *op, uint64_t now, bool sig_verified,
+                               plan *pl, btt_ledger_receipt *rc)
 {
     memset(pl, 0, sizeof *pl);
     const btt_genesis *g = &l->genesis;
@@ -338,7 +438,7 @@ static btt_ledger_reason check(const btt_ledger *l, const btt_ledger_op *op, uin
     acct *s = find_acct(l, &op->signer);
     uint64_t last = s ? s->nonce : 0;
     if (op->nonce != last + 1) return BTT_LEDGER_BAD_NONCE;
-    if (!btt_ledger_op_verify(op, l->id)) return BTT_LEDGER_BAD_SIGNATURE;
+    if (!sig_verified && !btt_ledger_op_verify(op, l->id)) return BTT_LEDGER_BAD_SIGNATURE;
     pl->signer = s;
     btt_amount bal = s ? s->balance : BTT_AMOUNT_ZERO;
     pl->signer_balance = bal;
@@ -461,6 +561,7 @@ static btt_err make_room(btt_ledger *l, const btt_ledger_op *op, plan *pl)
 {
     size_t new_accounts = (pl->signer == NULL) + pl->create_other;
     if (op->type == BTT_LEDGER_OPEN && table_reserve(l, &l->channels, 1) != BTT_OK) return BTT_ENOMEM;
+    if (op->type == BTT_LEDGER_OPEN && table_reserve(l, &l->owners, 2) != BTT_OK) return BTT_ENOMEM;
     /* (an open holds no channel pointer, so growing the channel table invalidates nothing) */
     size_t old_cap = l->accounts.cap;
     if (new_accounts && table_reserve(l, &l->accounts, new_accounts) != BTT_OK) return BTT_ENOMEM;
@@ -499,6 +600,8 @@ static void commit(btt_ledger *l, const btt_ledger_op *op, uint64_t now, plan *p
         c->claimed = BTT_AMOUNT_ZERO;
         c->seq = 0;
         c->expiry = pl->expiry;
+        index_add(l, c, &c->payer);
+        index_add(l, c, &c->payee);
         if (!btt_amount_add(&l->total_locked, l->total_locked, op->amount) ||
             !btt_amount_sub(&l->total_balances, l->total_balances, op->amount))
             abort(); /* impossible: totals are bounded by the supply */
@@ -526,6 +629,8 @@ static void commit(btt_ledger *l, const btt_ledger_op *op, uint64_t now, plan *p
             !btt_amount_sub(&l->total_locked, l->total_locked, out) ||
             !btt_amount_add(&l->total_balances, l->total_balances, out))
             abort();
+        index_remove(l, pl->ch, &pl->ch->payer);
+        index_remove(l, pl->ch, &pl->ch->payee);
         table_remove(l, &l->channels, &pl->ch->h);
         break;
     }
@@ -533,6 +638,8 @@ static void commit(btt_ledger *l, const btt_ledger_op *op, uint64_t now, plan *p
         if (!btt_amount_sub(&l->total_locked, l->total_locked, rc->amount) ||
             !btt_amount_add(&l->total_balances, l->total_balances, rc->amount))
             abort();
+        index_remove(l, pl->ch, &pl->ch->payer);
+        index_remove(l, pl->ch, &pl->ch->payee);
         table_remove(l, &l->channels, &pl->ch->h);
         break;
     }
@@ -542,8 +649,8 @@ static void commit(btt_ledger *l, const btt_ledger_op *op, uint64_t now, plan *p
     l->time = now;
 }
 
-static btt_err process(btt_ledger *l, const btt_ledger_op *op, uint64_t now, bool apply, btt_ledger_receipt *out,
-                       btt_error *err)
+static btt_err process(btt_ledger *l, const btt_ledger_op *op, uint64_t now, bool apply, bool sig_verified,
+                       btt_ledger_receipt *out, btt_error *err)
 {
     btt_ledger_receipt rc;
     memset(&rc, 0, sizeof rc);
@@ -551,7 +658,7 @@ static btt_err process(btt_ledger *l, const btt_ledger_op *op, uint64_t now, boo
     rc.type = op->type;
     rc.time = now;
     plan pl;
-    rc.reason = check(l, op, now, &pl, &rc);
+    rc.reason = check(l, op, now, sig_verified, &pl, &rc);
     btt_err e = BTT_OK;
     if (rc.reason != BTT_LEDGER_OK) {
         btt_ledger_reason r = rc.reason;
@@ -579,17 +686,61 @@ static btt_err process(btt_ledger *l, const btt_ledger_op *op, uint64_t now, boo
 
 btt_err btt_ledger_apply(btt_ledger *l, const btt_ledger_op *op, uint64_t now, btt_ledger_receipt *rc, btt_error *err)
 {
-    return process(l, op, now, true, rc, err);
+    return process(l, op, now, true, false, rc, err);
+}
+
+btt_err btt_ledger_apply_verified(btt_ledger *l, const btt_ledger_op *op, uint64_t now, btt_ledger_receipt *rc,
+                                  btt_error *err)
+{
+    return process(l, op, now, true, true, rc, err);
 }
 
 btt_err btt_ledger_validate(const btt_ledger *l, const btt_ledger_op *op, uint64_t now, btt_ledger_receipt *rc,
                             btt_error *err)
 {
     /* with apply == false, process reads but never writes */
-    return process((btt_ledger *)(uintptr_t)l, op, now, false, rc, err);
+    return process((btt_ledger *)(uintptr_t)l, op, now, false, false, rc, err);
 }
 
 /* ------------------------------------------------------------------ invariant */
+
+/* The per-account index: every list is circular with consistent back links and exactly `count`
+ * members, each of which has the account as payer or payee; every channel is listed under its
+ * payer and its payee, and the counts add up to two per channel. */
+static btt_err check_index(const btt_ledger *l, btt_error *err)
+{
+    uint64_t links = 0, owners = 0;
+    for (size_t i = 0; i < l->owners.cap; i++) {
+        const owner *o = (const owner *)slot_at(&l->owners, i);
+        if (!o->h.used) continue;
+        owners++;
+        btt_account a;
+        memcpy(a.key, o->h.key, BTT_ACCOUNT_KEY_LEN);
+        if (find_owner(l, &a) != o) return btt_error_set(err, BTT_ELEDGER, "invariant: channel index table corrupt");
+        if (o->count == 0 || o->count > l->channels.count)
+            return btt_error_set(err, BTT_ELEDGER, "invariant: channel index count is off");
+        chan *c = find_chan(l, o->head);
+        for (uint64_t k = 0; k < o->count; k++) {
+            if (!c || (!btt_account_eq(&c->payer, &a) && !btt_account_eq(&c->payee, &a)))
+                return btt_error_set(err, BTT_ELEDGER, "invariant: channel index lists a foreign channel");
+            chan *next = find_chan(l, link_next(c, &a));
+            if (!next || memcmp(link_prev(next, &a), c->h.key, 32) != 0)
+                return btt_error_set(err, BTT_ELEDGER, "invariant: channel index links broken");
+            c = next;
+        }
+        if (memcmp(c->h.key, o->head, 32) != 0)
+            return btt_error_set(err, BTT_ELEDGER, "invariant: channel index list does not close");
+        links += o->count;
+    }
+    if (owners != l->owners.count || links != 2 * (uint64_t)l->channels.count)
+        return btt_error_set(err, BTT_ELEDGER, "invariant: channel index does not cover every channel twice");
+    for (size_t i = 0; i < l->channels.cap; i++) {
+        const chan *c = (const chan *)slot_at(&l->channels, i);
+        if (c->h.used && (!find_owner(l, &c->payer) || !find_owner(l, &c->payee)))
+            return btt_error_set(err, BTT_ELEDGER, "invariant: a channel is missing from the index");
+    }
+    return BTT_OK;
+}
 
 btt_err btt_ledger_check_invariant(const btt_ledger *l, btt_error *err)
 {
@@ -619,6 +770,8 @@ btt_err btt_ledger_check_invariant(const btt_ledger *l, btt_error *err)
         if (find_chan(l, c->h.key) != c) return btt_error_set(err, BTT_ELEDGER, "invariant: channel table corrupt");
     }
     if (n != l->channels.count) return btt_error_set(err, BTT_ELEDGER, "invariant: channel count is off");
+    btt_err ie = check_index(l, err);
+    if (ie != BTT_OK) return ie;
     if (!btt_amount_add(&total, balances, locked) || !btt_amount_eq(total, l->genesis.supply)) {
         char a[BTT_AMOUNT_STRLEN], b[BTT_AMOUNT_STRLEN], s[BTT_AMOUNT_STRLEN];
         return btt_error_set(err, BTT_ELEDGER, "invariant: balances %s + locked %s != supply %s",

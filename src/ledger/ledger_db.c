@@ -104,6 +104,12 @@ static btt_err grow(btt_ledger_db *db, size_t n, btt_error *err)
 btt_err btt_ledger_db_submit(btt_ledger_db *db, const btt_ledger_op *ops, size_t n, uint64_t now,
                              btt_ledger_receipt *receipts, btt_error *err)
 {
+    return btt_ledger_db_submit_verified(db, ops, NULL, n, now, receipts, err);
+}
+
+btt_err btt_ledger_db_submit_verified(btt_ledger_db *db, const btt_ledger_op *ops, const bool *sig_verified, size_t n,
+                                      uint64_t now, btt_ledger_receipt *receipts, btt_error *err)
+{
     if (db->broken)
         return btt_error_set(err, BTT_EIO, "the ledger database failed earlier and must be reopened");
     if (n == 0) return BTT_OK;
@@ -113,7 +119,8 @@ btt_err btt_ledger_db_submit(btt_ledger_db *db, const btt_ledger_op *ops, size_t
     size_t accepted = 0;
     for (size_t i = 0; i < n; i++) {
         btt_error sub = {0};
-        btt_err x = btt_ledger_apply(db->ledger, &ops[i], now, &receipts[i], &sub);
+        btt_err x = sig_verified && sig_verified[i] ? btt_ledger_apply_verified(db->ledger, &ops[i], now, &receipts[i], &sub)
+                                                     : btt_ledger_apply(db->ledger, &ops[i], now, &receipts[i], &sub);
         if (x == BTT_ELEDGER) continue; /* rejected: nothing changed, nothing to log */
         if (x != BTT_OK) {
             e = btt_error_set(err, x, "%s", btt_error_str(&sub));

@@ -39,6 +39,7 @@ typedef struct entry {
     char id[65];
     uint8_t hash[32]; /* BLAKE2b-256 of the op bytes: "same request" means same id and same bytes */
     btt_ledger_op op;
+    bool sig_ok; /* its signature verified on the pool thread: the committer need not check it */
     uint8_t op_id[32];
     int state;
     struct req_ctx *waiters; /* suspended connections waiting for this entry's commit */
@@ -72,6 +73,7 @@ struct btt_ledger_server {
     pthread_t committer;
     bool committer_started;
     btt_ledger_op *batch_ops;
+    bool *batch_sig;
     btt_ledger_receipt *batch_rc;
     entry **batch_e;
 };
@@ -156,6 +158,7 @@ static void *committer_main(void *arg)
             s->qhead = e->qnext;
             s->batch_e[n] = e;
             s->batch_ops[n] = e->op;
+            s->batch_sig[n] = e->sig_ok;
             n++;
         }
         if (!s->qhead) s->qtail = NULL;
@@ -163,7 +166,8 @@ static void *committer_main(void *arg)
 
         btt_error err = {0};
         pthread_mutex_lock(&s->db_lock);
-        btt_err x = btt_ledger_db_submit(s->db, s->batch_ops, n, (uint64_t)time(NULL), s->batch_rc, &err);
+        btt_err x = btt_ledger_db_submit_verified(s->db, s->batch_ops, s->batch_sig, n, (uint64_t)time(NULL),
+                                                  s->batch_rc, &err);
         pthread_mutex_unlock(&s->db_lock);
 
         pthread_mutex_lock(&s->lock);
@@ -346,6 +350,25 @@ static enum MHD_Result get_account(btt_ledger_server *s, struct MHD_Connection *
     return send_json(c, 200, o);
 }
 
+/* The fields of GET /v1/channels/{id}; state judged at now. NULL when out of memory. */
+static json_t *channel_json(const btt_ledger_channel_info *info, uint64_t now)
+{
+    btt_amount locked;
+    if (!btt_amount_sub(&locked, info->deposit, info->claimed)) locked = BTT_AMOUNT_ZERO;
+    json_t *o = json_object();
+    if (!o) return NULL;
+    set_hex(o, "id", info->id, sizeof info->id);
+    set_account(o, "payer", &info->payer);
+    set_account(o, "payee", &info->payee);
+    set_amount(o, "deposit", info->deposit);
+    set_amount(o, "claimed", info->claimed);
+    set_amount(o, "locked", locked);
+    set_u64(o, "seq", info->seq);
+    set_u64(o, "expiry", info->expiry);
+    json_object_set_new(o, "state", json_string(now >= info->expiry ? "expired" : "open"));
+    return o;
+}
+
 static enum MHD_Result get_channel(btt_ledger_server *s, struct MHD_Connection *c, const char *hex)
 {
     uint8_t id[BTT_CHANNEL_ID_LEN];
@@ -360,19 +383,70 @@ static enum MHD_Result get_channel(btt_ledger_server *s, struct MHD_Connection *
     if (!found) return send_error(c, 404, "unknown-channel", "no such open channel (never opened, closed or refunded)");
     uint64_t now = (uint64_t)time(NULL);
     if (now < lt) now = lt;
-    btt_amount locked;
-    if (!btt_amount_sub(&locked, info.deposit, info.claimed)) locked = BTT_AMOUNT_ZERO;
-    json_t *o = json_object();
-    if (!o) return send_json(c, 500, NULL);
-    set_hex(o, "id", info.id, sizeof info.id);
-    set_account(o, "payer", &info.payer);
-    set_account(o, "payee", &info.payee);
-    set_amount(o, "deposit", info.deposit);
-    set_amount(o, "claimed", info.claimed);
-    set_amount(o, "locked", locked);
-    set_u64(o, "seq", info.seq);
-    set_u64(o, "expiry", info.expiry);
-    json_object_set_new(o, "state", json_string(now >= info.expiry ? "expired" : "open"));
+    json_t *o = channel_json(&info, now);
+    return o ? send_json(c, 200, o) : send_json(c, 500, NULL);
+}
+
+typedef struct chan_list {
+    btt_ledger_channel_info *v;
+    size_t n, max;
+} chan_list;
+
+static bool collect_channel(const btt_ledger_channel_info *info, void *ud)
+{
+    chan_list *cl = ud;
+    if (cl->n == cl->max) return false;
+    cl->v[cl->n++] = *info;
+    return true;
+}
+
+/* GET /v1/accounts/{account}/channels: the open channels where it is payer or payee, at most
+ * ACCOUNT_CHANNELS_MAX (then "truncated": true), from the ledger's per-account index. */
+#define ACCOUNT_CHANNELS_MAX 1000
+static enum MHD_Result get_account_channels(btt_ledger_server *s, struct MHD_Connection *c, const char *rest)
+{
+    const char *slash = strchr(rest, '/');
+    if (!slash || strcmp(slash, "/channels")) return send_error(c, 404, "not-found", "no such endpoint; see docs/ledger-api.md");
+    btt_account a;
+    btt_error err = {0};
+    if (btt_account_parse(rest, (size_t)(slash - rest), &a, &err) != BTT_OK)
+        return send_error(c, 400, "bad-account", "%s", btt_error_str(&err));
+    chan_list cl = {NULL, 0, 0};
+    btt_ledger_account_info info;
+    pthread_mutex_lock(&s->db_lock);
+    const btt_ledger *l = btt_ledger_db_ledger(s->db);
+    bool found = btt_ledger_account_get(l, &a, &info);
+    size_t total = btt_ledger_num_channels_of(l, &a);
+    cl.max = total < ACCOUNT_CHANNELS_MAX ? total : ACCOUNT_CHANNELS_MAX;
+    if (cl.max && !(cl.v = malloc(cl.max * sizeof *cl.v))) {
+        pthread_mutex_unlock(&s->db_lock);
+        return send_error(c, 503, "out-of-memory", "out of memory");
+    }
+    btt_ledger_foreach_channel_of(l, &a, collect_channel, &cl);
+    uint64_t lt = btt_ledger_time(l);
+    pthread_mutex_unlock(&s->db_lock);
+    if (!found && total == 0) { /* a payee that never received funds exists only through its channels */
+        free(cl.v);
+        return send_error(c, 404, "unknown-account", "no such account on this ledger");
+    }
+    uint64_t now = (uint64_t)time(NULL);
+    if (now < lt) now = lt;
+    json_t *o = json_object(), *arr = json_array();
+    bool ok = o && arr;
+    for (size_t i = 0; ok && i < cl.n; i++) {
+        json_t *ch = channel_json(&cl.v[i], now);
+        if (ch) json_object_set_new(ch, "role", json_string(btt_account_eq(&cl.v[i].payer, &a) ? "payer" : "payee"));
+        ok = ch && json_array_append_new(arr, ch) == 0;
+    }
+    free(cl.v);
+    if (!ok) {
+        json_decref(o);
+        json_decref(arr);
+        return send_json(c, 500, NULL);
+    }
+    set_account(o, "account", &a);
+    json_object_set_new(o, "channels", arr);
+    json_object_set_new(o, "truncated", json_boolean(total > cl.n));
     return send_json(c, 200, o);
 }
 
@@ -424,6 +498,8 @@ static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, r
     const btt_ledger_op op = req.op;
     uint8_t hash[32];
     crypto_generichash(hash, sizeof hash, req.raw, req.raw_len, NULL, 0);
+    /* the costly check, here on a pool thread in parallel rather than in the serial committer */
+    bool sig_ok = btt_ledger_op_verify(&op, s->ledger_id);
 
     pthread_mutex_lock(&s->lock);
     entry *e = map_find(s, id);
@@ -446,6 +522,7 @@ static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, r
         memcpy(e->id, id, sizeof e->id);
         memcpy(e->hash, hash, sizeof hash);
         e->op = op;
+        e->sig_ok = sig_ok;
         if (btt_ledger_op_id(&op, s->ledger_id, e->op_id) != BTT_OK) memset(e->op_id, 0, sizeof e->op_id);
         e->state = PENDING;
         e->refs = 2; /* this request and the queue */
@@ -525,6 +602,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return get_info(s, c);
     } else if (!strcmp(url, "/v1/invariant")) {
         return get_invariant(s, c);
+    } else if ((rest = after(url, "/v1/accounts/")) && strchr(rest, '/')) {
+        return get_account_channels(s, c, rest);
     } else if ((rest = after(url, "/v1/accounts/"))) {
         return get_account(s, c, rest);
     } else if ((rest = after(url, "/v1/channels/"))) {
@@ -597,6 +676,7 @@ static void free_server(btt_ledger_server *s)
     }
     free(s->buckets);
     free(s->batch_ops);
+    free(s->batch_sig);
     free(s->batch_rc);
     free(s->batch_e);
     pthread_mutex_destroy(&s->db_lock);
@@ -630,9 +710,10 @@ btt_err btt_ledger_server_start(btt_ledger_db *db, const btt_ledger_server_confi
     while (s->nbuckets < s->max && s->nbuckets < (SIZE_MAX >> 2)) s->nbuckets <<= 1;
     s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
     s->batch_ops = calloc(BTT_LEDGER_SERVER_BATCH_MAX, sizeof *s->batch_ops);
+    s->batch_sig = calloc(BTT_LEDGER_SERVER_BATCH_MAX, sizeof *s->batch_sig);
     s->batch_rc = calloc(BTT_LEDGER_SERVER_BATCH_MAX, sizeof *s->batch_rc);
     s->batch_e = calloc(BTT_LEDGER_SERVER_BATCH_MAX, sizeof *s->batch_e);
-    if (!s->buckets || !s->batch_ops || !s->batch_rc || !s->batch_e) {
+    if (!s->buckets || !s->batch_ops || !s->batch_sig || !s->batch_rc || !s->batch_e) {
         free_server(s);
         return btt_error_set(err, BTT_ENOMEM, "out of memory");
     }

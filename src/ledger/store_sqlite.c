@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "btt/ledger_store.h"
+#include "ledger/store_int.h"
 
 #define BTT_APP_ID 0x62747431 /* "btt1" */
 
@@ -87,21 +88,7 @@ static btt_err step_done(sqlite_store *s, sqlite3_stmt *st, const char *what, bt
     return rc == SQLITE_DONE ? BTT_OK : sq_error(s, err, rc, what);
 }
 
-/* ------------------------------------------------------------------ genesis text */
-
-static btt_err genesis_text(const btt_genesis *g, btt_buf *b)
-{
-    char amt[BTT_AMOUNT_STRLEN], grant[BTT_AMOUNT_STRLEN];
-    btt_err e = btt_buf_printf(b, "name = %s\nsupply = %s\nfaucet.grant = %s\nfaucet.difficulty = %u\nremainder = %s\n",
-                               g->name, btt_amount_format(g->supply, amt), btt_amount_format(g->faucet_grant, grant),
-                               g->faucet_bits, btt_genesis_pool_name(g->remainder));
-    for (int p = 0; e == BTT_OK && p < BTT_POOL_COUNT; p++) {
-        char acct[BTT_ACCOUNT_STR_LEN + 1];
-        e = btt_buf_printf(b, "pool.%s = %s %" PRIu32 "\n", btt_genesis_pool_name((btt_genesis_pool)p),
-                           btt_account_format(&g->pool_key[p], acct), g->pool_bp[p]);
-    }
-    return e;
-}
+/* ------------------------------------------------------------------------ genesis */
 
 static btt_err meta_get(sqlite_store *s, const char *key, btt_buf *out, bool *found, btt_error *err)
 {
@@ -143,63 +130,20 @@ static btt_err sq_genesis(btt_ledger_store *base, const btt_genesis *if_new, btt
     btt_buf text, idb;
     btt_buf_init(&text, 1 << 16);
     btt_buf_init(&idb, 64);
-    bool found = false, found_id = false;
-    btt_error sub = {0};
+    bool found = false, found_id = false, store_it = false;
+    int64_t last = 0;
     btt_err e = step_done(s, s->begin, "BEGIN IMMEDIATE", err);
     if (e != BTT_OK) goto out;
     if ((e = meta_get(s, "genesis", &text, &found, err)) != BTT_OK) goto out;
     if ((e = meta_get(s, "ledger_id", &idb, &found_id, err)) != BTT_OK) goto out;
-    if (!found) {
-        if (found_id) {
-            e = btt_error_set(err, BTT_EIO, "%s: database is damaged (ledger id without genesis)", s->path);
-            goto out;
-        }
-        if (!if_new) {
-            e = btt_error_set(err, BTT_ENOENT, "%s: the database has no genesis yet and none was given", s->path);
-            goto out;
-        }
-        if ((e = btt_genesis_ledger_id(if_new, id, err)) != BTT_OK) goto out;
-        if ((e = genesis_text(if_new, &text)) != BTT_OK) goto out;
-        /* Round-trip check: what we store must read back as the same ledger. */
-        btt_genesis back;
-        uint8_t back_id[BTT_LEDGER_ID_LEN];
-        if (btt_genesis_parse((const char *)text.data, text.len, &back, &sub) != BTT_OK ||
-            btt_genesis_ledger_id(&back, back_id, &sub) != BTT_OK || memcmp(back_id, id, BTT_LEDGER_ID_LEN) != 0) {
-            e = btt_error_set(err, BTT_EINVAL, "genesis does not survive its text form: %s", sub.msg);
-            goto out;
-        }
+    e = btt_store_genesis_resolve(s->path, if_new, &text, found, &idb, found_id, g, id, &store_it, err);
+    if (e != BTT_OK) goto out;
+    if (store_it) {
         if ((e = meta_put(s, "genesis", text.data, text.len, err)) != BTT_OK) goto out;
-        if ((e = meta_put(s, "ledger_id", id, BTT_LEDGER_ID_LEN, err)) != BTT_OK) goto out;
-        if ((e = step_done(s, s->commit, "COMMIT", err)) != BTT_OK) goto out;
-        *g = back;
-        s->last_seq = 0;
-        s->have_genesis = true;
+        if ((e = meta_put(s, "ledger_id", idb.data, idb.len, err)) != BTT_OK) goto out;
+    } else if ((e = query_int(s, "SELECT coalesce(max(seq), 0) FROM log", &last, err)) != BTT_OK) {
         goto out;
     }
-    if (!found_id || idb.len != BTT_LEDGER_ID_LEN) {
-        e = btt_error_set(err, BTT_EIO, "%s: database is damaged (missing or bad ledger id)", s->path);
-        goto out;
-    }
-    if (btt_genesis_parse((const char *)text.data, text.len, g, &sub) != BTT_OK) {
-        e = btt_error_set(err, BTT_EIO, "%s: database is damaged (stored genesis: %s)", s->path, sub.msg);
-        goto out;
-    }
-    if ((e = btt_genesis_ledger_id(g, id, err)) != BTT_OK) goto out;
-    if (memcmp(id, idb.data, BTT_LEDGER_ID_LEN) != 0) {
-        e = btt_error_set(err, BTT_EIO, "%s: database is damaged (genesis does not hash to the stored ledger id)",
-                          s->path);
-        goto out;
-    }
-    if (if_new) {
-        uint8_t want[BTT_LEDGER_ID_LEN];
-        if ((e = btt_genesis_ledger_id(if_new, want, err)) != BTT_OK) goto out;
-        if (memcmp(want, id, BTT_LEDGER_ID_LEN) != 0) {
-            e = btt_error_set(err, BTT_EEXIST, "%s: the database holds a different ledger ('%s')", s->path, g->name);
-            goto out;
-        }
-    }
-    int64_t last = 0;
-    if ((e = query_int(s, "SELECT coalesce(max(seq), 0) FROM log", &last, err)) != BTT_OK) goto out;
     if ((e = step_done(s, s->commit, "COMMIT", err)) != BTT_OK) goto out;
     s->last_seq = (uint64_t)last;
     s->have_genesis = true;
@@ -217,15 +161,9 @@ static btt_err sq_append(btt_ledger_store *base, const btt_ledger_store_entry *e
     sqlite_store *s = (sqlite_store *)base;
     if (!s->have_genesis) return btt_error_set(err, BTT_EINVAL, "%s: append before genesis", s->path);
     if (n == 0) return BTT_OK;
-    for (size_t i = 0; i < n; i++) {
-        if (en[i].seq != s->last_seq + 1 + i)
-            return btt_error_set(err, BTT_EINVAL, "%s: append: seq %" PRIu64 " does not continue the log at %" PRIu64,
-                                 s->path, en[i].seq, s->last_seq + 1 + i);
-        if (en[i].op_len == 0 || en[i].op_len > BTT_LEDGER_OP_MAX || en[i].now > INT64_MAX)
-            return btt_error_set(err, BTT_EINVAL, "%s: append: entry %" PRIu64 " is out of range", s->path, en[i].seq);
-    }
-    btt_err e = step_done(s, s->begin, "BEGIN IMMEDIATE", err);
+    btt_err e = btt_store_check_batch(s->path, s->last_seq, en, n, err);
     if (e != BTT_OK) return e;
+    if ((e = step_done(s, s->begin, "BEGIN IMMEDIATE", err)) != BTT_OK) return e;
     for (size_t i = 0; i < n && e == BTT_OK; i++) {
         sqlite3_bind_int64(s->insert, 1, (sqlite3_int64)en[i].seq);
         sqlite3_bind_blob(s->insert, 2, en[i].op, (int)en[i].op_len, SQLITE_STATIC);
@@ -259,18 +197,8 @@ static btt_err sq_replay(btt_ledger_store *base, btt_ledger_store_replay_cb *cb,
         sqlite3_int64 reason = sqlite3_column_int64(s->replay, 3);
         const uint8_t *op = sqlite3_column_blob(s->replay, 1);
         int len = sqlite3_column_bytes(s->replay, 1);
-        if (seq < 1 || (uint64_t)seq != want) {
-            e = btt_error_set(err, BTT_EIO, "%s: database is damaged (log entry %" PRIu64 " is missing)", s->path,
-                              want);
-            break;
-        }
-        if (!op || len <= 0 || len > BTT_LEDGER_OP_MAX || now < 0 || reason < 0 || reason >= BTT_LEDGER_REASON_COUNT) {
-            e = btt_error_set(err, BTT_EIO, "%s: database is damaged (log entry %" PRIu64 " is malformed)", s->path,
-                              want);
-            break;
-        }
-        btt_ledger_store_entry ent = {.seq = (uint64_t)seq, .op = op, .op_len = (size_t)len, .now = (uint64_t)now,
-                                      .reason = (btt_ledger_reason)reason};
+        btt_ledger_store_entry ent;
+        if ((e = btt_store_check_row(s->path, want, seq, op, len, now, reason, &ent, err)) != BTT_OK) break;
         if ((e = cb(&ent, ud, err)) != BTT_OK) break;
         want++;
     }
@@ -303,11 +231,6 @@ static void sq_close(btt_ledger_store *base)
 
 static const btt_ledger_store_ops sqlite_ops = {
     .genesis = sq_genesis, .append = sq_append, .replay = sq_replay, .close = sq_close};
-
-void btt_ledger_store_close(btt_ledger_store *s)
-{
-    if (s) s->ops->close(s);
-}
 
 /* -------------------------------------------------------------------------- open */
 

@@ -4,22 +4,52 @@
 # requests, 50 concurrent transfers (group commit), kill -9 and restart: every acknowledged
 # operation survives and the supply invariant holds. Signed operations come from
 # tests/unit/ledger/ledger_client_probe (deterministic wallets named by strings).
+#
+# Usage: ledger_server.sh [sqlite|pg]. sqlite (the default) serves a file (--db); pg serves a
+# fresh database (--postgres) on the test server whose conninfo is in BTT_TEST_PG_CONNINFO_FILE
+# (CTest fixture "pg", scripts/pg-test-server.sh) and fails without one.
 set -euo pipefail
 btt=${BTT_BIN:?}
 probe=${BTT_LEDGER_PROBE:-$(dirname "$btt")/tests/unit/ledger/ledger_client_probe}
+store=${1:-sqlite}
 T=$(mktemp -d /tmp/btt-ledger-server.XXXXXX)
 pid=
+pgdbs=()
 cleanup() {
     if [ -n "$pid" ]; then kill -9 "$pid" 2> /dev/null || true; fi
+    for d in "${pgdbs[@]}"; do psql -q "$PGADMIN" -c "DROP DATABASE $d WITH (FORCE)" > /dev/null 2>&1 || true; done
     rm -rf "$T"
 }
 trap cleanup EXIT
-fail() { echo "FAIL [ledger_server]: $*" >&2; [ -f "$T/err" ] && sed 's/^/  server: /' "$T/err" >&2; exit 1; }
+fail() { echo "FAIL [ledger_server $store]: $*" >&2; [ -f "$T/err" ] && sed 's/^/  server: /' "$T/err" >&2; exit 1; }
 [ -x "$probe" ] || fail "no probe at $probe"
+
+# new_store NAME: sets STORE (the serve flags) to a new, empty ledger database
+new_store() {
+    if [ "$store" = pg ]; then
+        local d="btt_ls_$$_$1"
+        psql -q "$PGADMIN" -c "CREATE DATABASE $d" > /dev/null || fail "CREATE DATABASE $d"
+        pgdbs+=("$d")
+        STORE=(--postgres "$PGADMIN dbname=$d")
+    else
+        STORE=(--db "$T/$1")
+    fi
+}
+case "$store" in
+sqlite) ;;
+pg)
+    f=${BTT_TEST_PG_CONNINFO_FILE:-}
+    [ -n "$f" ] && [ -s "$f" ] || fail "no PostgreSQL test server (BTT_TEST_PG_CONNINFO_FILE='$f')"
+    PGADMIN=$(head -n 1 "$f")
+    ;;
+*) fail "unknown store '$store' (sqlite or pg)" ;;
+esac
+new_store db
+MAIN=("${STORE[@]}")
 
 start() { # [--genesis FILE]
     : > "$T/out"
-    "$btt" ledger serve --db "$T/db" "$@" --listen 127.0.0.1:0 > "$T/out" 2> "$T/err" &
+    "$btt" ledger serve "${MAIN[@]}" "$@" --listen 127.0.0.1:0 > "$T/out" 2> "$T/err" &
     pid=$!
     for _ in $(seq 300); do
         grep -q '^listening on ' "$T/out" && break
@@ -172,12 +202,13 @@ pid=
 [ "$rc" = 0 ] || fail "SIGTERM: exit $rc"
 
 # CLI errors: one line, exit 2
+new_store none
 set +e
-"$btt" ledger serve --db "$T/none" > /dev/null 2> "$T/err"; rc=$?
+"$btt" ledger serve "${STORE[@]}" > /dev/null 2> "$T/err"; rc=$?
 set -e
 [ "$rc" = 2 ] && [ "$(wc -l < "$T/err")" = 1 ] && grep -q -- --genesis "$T/err" || fail "missing genesis: $rc $(cat "$T/err")"
 set +e
-"$btt" ledger serve --db "$T/db" --listen nowhere > /dev/null 2> "$T/err"; rc=$?
+"$btt" ledger serve "${MAIN[@]}" --listen nowhere > /dev/null 2> "$T/err"; rc=$?
 set -e
 [ "$rc" = 2 ] && [ "$(wc -l < "$T/err")" = 1 ] || fail "bad listen: $rc $(cat "$T/err")"
-echo "ok [ledger_server]: all checks passed"
+echo "ok [ledger_server $store]: all checks passed"

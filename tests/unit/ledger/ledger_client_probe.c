@@ -9,7 +9,11 @@
  *       faucet grant 100 BTT at 8 bits
  *   ledger_client_probe transfer LEDGER_ID_HEX SIGNER TO UNITS NONCE [forge]
  *       hex of the signed transfer (TO is a btt1 account or a wallet NAME); with "forge" one bit
- *       of the signature is flipped */
+ *       of the signature is flipped
+ *   ledger_client_probe open LEDGER_ID_HEX SIGNER TO UNITS EXPIRY NONCE
+ *       hex of the signed channel open (payer SIGNER, payee TO, deposit UNITS, EXPIRY in seconds
+ *       since the epoch)
+ * A SIGNER of the form file:PATH is the wallet file at PATH, opened with $BTT_WALLET_PASSWORD. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,16 @@
 
 static btt_wallet *wallet(const char *name)
 {
+    if (!strncmp(name, "file:", 5)) {
+        const char *pw = getenv("BTT_WALLET_PASSWORD");
+        btt_wallet *fw = NULL;
+        btt_error ferr = {0};
+        if (!pw || btt_wallet_open(name + 5, pw, strlen(pw), &fw, &ferr) != BTT_OK) {
+            fprintf(stderr, "probe: %s: %s\n", name + 5, pw ? btt_error_str(&ferr) : "BTT_WALLET_PASSWORD is not set");
+            exit(2);
+        }
+        return fw;
+    }
     uint8_t seed[BTT_WALLET_SEED_LEN];
     crypto_generichash(seed, sizeof seed, (const unsigned char *)name, strlen(name), NULL, 0);
     btt_wallet *w = NULL;
@@ -104,6 +118,31 @@ int main(int argc, char **argv)
         btt_hex(b.data, b.len, hex);
         puts(hex);
         free(hex);
+        btt_buf_free(&b);
+        btt_wallet_free(w);
+        return 0;
+    }
+    if (argc == 8 && !strcmp(argv[1], "open")) {
+        uint8_t id[BTT_LEDGER_ID_LEN];
+        if (strlen(argv[2]) != 2 * BTT_LEDGER_ID_LEN || btt_unhex(argv[2], strlen(argv[2]), id, sizeof id) != 0) {
+            fprintf(stderr, "probe: bad ledger id\n");
+            return 2;
+        }
+        btt_wallet *w = wallet(argv[3]);
+        btt_ledger_op op;
+        btt_ledger_op_init(&op, BTT_LEDGER_OPEN, btt_wallet_account(w), num(argv[7]));
+        account_of(argv[4], &op.to);
+        op.expiry = num(argv[6]);
+        if (!btt_amount_from_units(num(argv[5]), &op.amount)) {
+            fprintf(stderr, "probe: amount above the supply\n");
+            return 2;
+        }
+        btt_buf b;
+        btt_buf_init(&b, 4096);
+        if (btt_ledger_op_sign(&op, id, w) != BTT_OK || btt_ledger_op_encode(&op, &b) != BTT_OK) return 2;
+        char hex[2 * BTT_LEDGER_OP_MAX + 1];
+        btt_hex(b.data, b.len, hex);
+        puts(hex);
         btt_buf_free(&b);
         btt_wallet_free(w);
         return 0;

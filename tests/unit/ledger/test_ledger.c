@@ -598,6 +598,47 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* apply_verified trusts the caller's check of the operation's signature and nothing else: the
+ * nonce, the funds and a voucher's signature are still checked. */
+static void test_apply_verified(void **state)
+{
+    (void)state;
+    fund(0, 1000);
+    btt_ledger_op op;
+    btt_ledger_op_init(&op, BTT_LEDGER_TRANSFER, fx_acct(F.user[0]), fx_next_nonce(&F, F.user[0]));
+    op.to = *fx_acct(F.user[1]);
+    op.amount = fx_btt(1);
+    assert_int_equal(btt_ledger_op_sign(&op, F.id, F.user[0]), BTT_OK);
+    btt_ledger_receipt rc;
+    /* the same op with a wrong nonce is refused although "verified" */
+    btt_ledger_op stale = op;
+    stale.nonce += 5;
+    assert_int_equal(btt_ledger_apply_verified(F.l, &stale, T0, &rc, NULL), BTT_ELEDGER);
+    assert_int_equal(rc.reason, BTT_LEDGER_BAD_NONCE);
+    /* an overdraft too */
+    btt_ledger_op big = op;
+    big.amount = fx_btt(5000);
+    assert_int_equal(btt_ledger_apply_verified(F.l, &big, T0, &rc, NULL), BTT_ELEDGER);
+    assert_int_equal(rc.reason, BTT_LEDGER_INSUFFICIENT);
+    assert_int_equal(btt_ledger_apply_verified(F.l, &op, T0, &rc, NULL), BTT_OK);
+    assert_true(btt_amount_eq(fx_balance(&F, F.user[1]), fx_btt(1)));
+
+    /* a close whose voucher is forged is refused even when the op's signature was "verified" */
+    uint8_t ch[32];
+    assert_reason(fx_open(&F, F.user[0], F.user[2], fx_btt(10), T0 + 1000, T0, ch), BTT_LEDGER_OK);
+    btt_voucher v = fx_voucher(&F, F.user[0], ch, 5 * BTT_UNITS_PER_BTT, 1);
+    v.sig[7] ^= 1;
+    btt_ledger_op close;
+    btt_ledger_op_init(&close, BTT_LEDGER_CLOSE, fx_acct(F.user[2]), fx_next_nonce(&F, F.user[2]));
+    memcpy(close.channel, ch, 32);
+    close.has_voucher = true;
+    close.voucher = v;
+    assert_int_equal(btt_ledger_op_sign(&close, F.id, F.user[2]), BTT_OK);
+    assert_int_equal(btt_ledger_apply_verified(F.l, &close, T0, &rc, NULL), BTT_ELEDGER);
+    assert_int_equal(rc.reason, BTT_LEDGER_BAD_VOUCHER_SIGNATURE);
+    assert_int_equal(btt_ledger_check_invariant(F.l, NULL), BTT_OK);
+}
+
 /* Throughput of apply (one signature check each) against raw Ed25519 verification; printed. */
 static void test_apply_rate(void **state)
 {
@@ -650,6 +691,7 @@ int main(void)
         T(test_attack_faucet_wrong_proof),
         T(test_attack_transfer_from_nonexistent),
         T(test_attack_topup_by_non_payer),
+        T(test_apply_verified),
         T(test_apply_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
