@@ -17,6 +17,7 @@ static const struct {
     {"seed", cmd_seed, "verify a torrent's data and serve it to peers"},
     {"wallet", cmd_wallet, "create a wallet, show its account, check its password"},
     {"ledger", cmd_ledger, "run the BTT ledger's HTTP API server"},
+    {"tracker", cmd_tracker, "run a BitTorrent tracker (HTTP, UDP, bidannounce)"},
 };
 
 static void usage(FILE *f)
