@@ -4,13 +4,16 @@
  * deletion) of pointers, keyed by SipHash-2-4 of the info-hash with a secret key.
  *
  * Peers: per torrent and address family, an open-addressing table of fixed-size slots:
- *   IPv4: ip[4] port[2] seen[2] flags[1]   = 9 bytes
- *   IPv6: ip[16] port[2] seen[2] flags[1]  = 21 bytes
+ *   IPv4: ip[4] port[2] seen[1] flags[1]   = 8 bytes
+ *   IPv6: ip[16] port[2] seen[1] flags[1]  = 20 bytes
  * ip and port are in network order, so the first 6 (18) bytes are the peer's compact form and
  * are copied into replies as they are. A slot whose port is 0 is empty (port 0 is refused).
- * `seen` is the last announce time modulo 2^16 s: a torrent not announced to for longer than
- * the peer TTL loses all its peers at once, and an announced-to torrent is swept at least every
- * TTL/4, so no live slot is ever older than 2^16 s and the modular age is exact.
+ * `seen` is the last announce time in ticks of TTL/128 s (at least 1 s), modulo 256: a torrent
+ * not announced to for longer than the peer TTL loses all its peers at once, and an
+ * announced-to torrent is swept at least every TTL/4, so no live slot is ever older than about
+ * 161 ticks and the modular age is exact. A peer is dropped after TTL, give or take a tick.
+ * The tables grow at 7/8 full (linear probing over 8-byte slots stays within a few cache
+ * lines) and shrink below 1/8.
  *
  * Bids: most peers never bid, so a bid lives in a small array per torrent (address, bid, time)
  * and the slot only carries a HASBID flag. */
@@ -52,6 +55,7 @@ typedef struct torrent {
 struct btt_trk {
     btt_trk_config cfg;
     uint32_t ttl;
+    uint32_t tick, ttl_ticks; /* a slot's time unit (s) and the TTL in it */
     uint8_t key[crypto_shorthash_KEYBYTES];
     uint64_t rng;
 
@@ -93,7 +97,7 @@ static uint64_t hkey(const btt_trk *t, const uint8_t *p, size_t n)
     return h;
 }
 
-static size_t stride_of(int fam) { return fam == 4 ? 9 : 21; }
+static size_t stride_of(int fam) { return fam == 4 ? 8 : 20; }
 static size_t alen_of(int fam) { return fam == 4 ? 6 : 18; }
 
 static uint8_t *slot_at(const ptab *p, int fam, uint32_t i) { return p->slots + (size_t)i * stride_of(fam); }
@@ -104,22 +108,18 @@ static bool slot_used(const uint8_t *s, int fam)
     return s[a - 2] | s[a - 1];
 }
 
-static uint16_t slot_seen(const uint8_t *s, int fam)
+static void slot_set_seen(const btt_trk *t, uint8_t *s, int fam, uint64_t now)
 {
-    uint16_t v;
-    memcpy(&v, s + alen_of(fam), 2);
-    return v;
+    s[alen_of(fam)] = (uint8_t)(now / t->tick);
 }
 
-static void slot_set_seen(uint8_t *s, int fam, uint64_t now)
+static uint8_t *slot_flags(uint8_t *s, int fam) { return s + alen_of(fam) + 1; }
+
+/* in ticks */
+static uint32_t age_of(const btt_trk *t, const uint8_t *s, int fam, uint64_t now)
 {
-    uint16_t v = (uint16_t)now;
-    memcpy(s + alen_of(fam), &v, 2);
+    return (uint8_t)((uint8_t)(now / t->tick) - s[alen_of(fam)]);
 }
-
-static uint8_t *slot_flags(uint8_t *s, int fam) { return s + alen_of(fam) + 2; }
-
-static uint32_t age_of(const uint8_t *s, int fam, uint64_t now) { return (uint16_t)((uint16_t)now - slot_seen(s, fam)); }
 
 /* ---- peer tables ---- */
 
@@ -168,7 +168,7 @@ static bool ptab_resize(btt_trk *t, ptab *p, int fam, uint32_t ncap)
 /* Inserts key (not present); returns the slot index or -1 when out of memory. */
 static int64_t ptab_insert(btt_trk *t, ptab *p, int fam, const uint8_t *key)
 {
-    if (p->cap == 0 || (uint64_t)(p->count + 1) * 4 > (uint64_t)p->cap * 3) {
+    if (p->cap == 0 || (uint64_t)(p->count + 1) * 8 > (uint64_t)p->cap * 7) {
         uint32_t ncap = p->cap ? p->cap * 2 : 4;
         if (ncap == 0 || !ptab_resize(t, p, fam, ncap)) return -1;
     }
@@ -266,7 +266,7 @@ static bool bid_set(btt_trk *t, torrent *tor, int fam, const uint8_t *key, uint6
 
 static uint64_t bid_of(const torrent *tor, int fam, const uint8_t *slot)
 {
-    if (!(slot[alen_of(fam) + 2] & F_HASBID)) return 0;
+    if (!(slot[alen_of(fam) + 1] & F_HASBID)) return 0;
     int64_t i = bid_find(tor, fam, slot);
     return i < 0 ? 0 : tor->bids[i].bid;
 }
@@ -330,7 +330,7 @@ static size_t sweep(btt_trk *t, torrent *tor, uint64_t now)
          * walk may wrap to the start, which only means a slot is checked twice. */
         for (uint32_t i = 0; i < p->cap;) {
             uint8_t *s = slot_at(p, fam, i);
-            if (slot_used(s, fam) && age_of(s, fam, now) > t->ttl) {
+            if (slot_used(s, fam) && age_of(t, s, fam, now) > t->ttl_ticks) {
                 drop_peer(t, tor, fam, i);
                 gone++;
                 continue;
@@ -353,7 +353,7 @@ static bool evict_stalest_peer(btt_trk *t, torrent *tor, uint64_t now)
         for (uint32_t i = 0; i < p->cap; i++) {
             uint8_t *s = slot_at(p, fam, i);
             if (!slot_used(s, fam)) continue;
-            uint32_t a = age_of(s, fam, now);
+            uint32_t a = age_of(t, s, fam, now);
             if (!best_fam || a > best_age) {
                 best_fam = fam;
                 best_i = i;
@@ -549,6 +549,8 @@ btt_err btt_trk_new(const btt_trk_config *cfg, btt_trk **out, btt_error *err)
     if (!t) return btt_error_set(err, BTT_ENOMEM, "out of memory");
     t->cfg = c;
     t->ttl = c.interval + c.interval / 2 + 60;
+    t->tick = (t->ttl + 127) / 128;
+    t->ttl_ticks = t->ttl / t->tick;
     if (c.seed) {
         uint8_t s[8];
         memcpy(s, &c.seed, 8);
@@ -620,7 +622,7 @@ static size_t walk_family(btt_trk *t, const torrent *tor, int fam, const uint8_t
     for (uint32_t k = 0; k < p->cap && got < want; k++) {
         const uint8_t *s = slot_at(p, fam, (start + k) & mask);
         if (!slot_used(s, fam)) continue;
-        uint8_t fl = s[a + 2];
+        uint8_t fl = s[a + 1];
         if (self_seed && (fl & F_SEED)) continue;
         if (skip_bidders && (fl & F_HASBID)) continue;
         if (self && memcmp(s, self, a) == 0) continue;
@@ -800,7 +802,7 @@ btt_err btt_trk_announce_do(btt_trk *t, const btt_trk_announce *a, uint64_t now,
     uint8_t *s = slot_at(p, fam, (uint32_t)idx);
     uint8_t *fl = slot_flags(s, fam);
     *fl = (uint8_t)((*fl & ~F_SEED) | (seed ? F_SEED : 0));
-    slot_set_seen(s, fam, now);
+    slot_set_seen(t, s, fam, now);
     if (a->event == BTT_EVENT_COMPLETED && !was_seed) {
         tor->completed++;
         t->completed++;
