@@ -232,6 +232,7 @@ static void bid_remove(btt_trk *t, torrent *tor, int fam, const uint8_t *key)
     if (i < 0) return;
     tor->bids[i] = tor->bids[--tor->nbids];
     t->bidders--;
+    t->bs_valid = false;
     if (tor->nbids == 0) {
         t->bytes -= (uint64_t)tor->capbids * sizeof(bident);
         free(tor->bids);
@@ -260,6 +261,7 @@ static bool bid_set(btt_trk *t, torrent *tor, int fam, const uint8_t *key, uint6
     }
     tor->bids[i].bid = bid;
     tor->bids[i].seen = now;
+    t->bs_valid = false;
     tor->bids[i].seed = seed;
     return true;
 }
@@ -893,7 +895,8 @@ size_t btt_trk_bidscrape(btt_trk *t, uint64_t now, size_t limit, btt_trk_bidscra
 {
     t->bidscrapes++;
     if (limit > BTT_TRK_BIDSCRAPE_MAX) limit = BTT_TRK_BIDSCRAPE_MAX;
-    /* one computation per second at most: a bidscrape flood costs one walk per second */
+    /* computed again only when a bid changed or the second changed: a bidscrape flood costs
+     * one walk over the torrents per second plus one per change of a bid */
     if (!t->bs_valid || t->bs_time != now) {
         bidscrape_compute(t, now);
         t->bs_time = now;

@@ -22,7 +22,7 @@
 
 #include "btt/tracker_proto.h"
 
-enum { BATCH = 64, UDP_ROUNDS = 16, UDP_IN = 2048, UDP_OUT = 2048, RL_SLOTS = 1 << 16, HDR_ROOM = 256 };
+enum { LINGER_MS = 2000, BATCH = 64, UDP_ROUNDS = 16, UDP_IN = 2048, UDP_OUT = 2048, RL_SLOTS = 1 << 16, HDR_ROOM = 256 };
 
 typedef struct conn conn;
 
@@ -80,7 +80,8 @@ struct conn {
     btt_addr peer;
     uint64_t first_ms, last_ms;
     size_t len;
-    bool writing, close_after, closing;
+    bool writing, close_after, closing, lingering;
+    uv_shutdown_t shut;
     char buf[BTT_TRK_HTTP_HEAD_MAX];
 };
 
@@ -253,6 +254,28 @@ static void conn_process(conn *c);
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
 
+static void shut_done(uv_shutdown_t *r, int status)
+{
+    conn *c = r->data;
+    if (status < 0) conn_close(c);
+}
+
+/* A graceful close: our FIN goes out after the reply, and what the client still sends is read
+ * and discarded until it closes (or LINGER_MS pass). Closing with unread input would send a
+ * reset, which can destroy the reply before the client reads it. */
+static void conn_finish(conn *c)
+{
+    if (c->closing || c->lingering) return;
+    c->lingering = true;
+    c->last_ms = now_ms(c->s);
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, shut_done) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+}
+
 static void write_done(uv_write_t *w, int status)
 {
     wreq *r = (wreq *)w;
@@ -260,8 +283,12 @@ static void write_done(uv_write_t *w, int status)
     free(r);
     if (c->closing) return;
     c->writing = false;
-    if (status < 0 || c->close_after) {
+    if (status < 0) {
         conn_close(c);
+        return;
+    }
+    if (c->close_after) {
+        conn_finish(c);
         return;
     }
     c->last_ms = now_ms(c->s);
@@ -280,7 +307,7 @@ static void conn_send(conn *c, const char *data, size_t len)
         return;
     }
     if ((size_t)n == len) {
-        if (c->close_after) conn_close(c);
+        if (c->close_after) conn_finish(c);
         return;
     }
     wreq *r = malloc(sizeof *r + len - (size_t)n);
@@ -453,6 +480,10 @@ static void conn_process(conn *c)
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     conn *c = h->data;
+    if (c->close_after) { /* only discarded */
+        *b = uv_buf_init(c->buf, sizeof c->buf);
+        return;
+    }
     *b = uv_buf_init(c->buf + c->len, (unsigned)(sizeof c->buf - c->len));
 }
 
@@ -512,7 +543,11 @@ static void on_tick(uv_timer_t *t)
     /* slowloris and idle connections */
     for (conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        bool slow = c->len > 0 && ms - c->first_ms > s->cfg.header_timeout_ms;
+        if (c->lingering) {
+            if (ms - c->last_ms > LINGER_MS) conn_close(c);
+            continue;
+        }
+        bool slow = c->len > 0 && !c->close_after && ms - c->first_ms > s->cfg.header_timeout_ms;
         bool idle = ms - c->last_ms > s->cfg.idle_timeout_ms;
         if (slow || idle) {
             s->http.timeouts++;
