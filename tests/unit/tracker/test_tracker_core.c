@@ -354,6 +354,12 @@ static void test_bids(void **state)
     OK(btt_http_announce_parse((const uint8_t *)body, n, &r, NULL));
     assert_int_equal(r.num_peers, 7);
     assert_int_equal(r.interval, 60);
+    /* btt's client reads the bids back, aligned with the peers */
+    assert_non_null(r.bids);
+    for (size_t i = 0; i < r.num_peers; i++) {
+        assert_int_equal(r.peers[i].port, port_at(&o, i));
+        assert_int_equal(r.bids[i], o.b4[i]);
+    }
     btt_announce_resp_free(&r);
     /* a plain announce gets a plain reply */
     btt_trk_announce plain = ann(1, 3, 1, 5);
@@ -365,8 +371,54 @@ static void test_bids(void **state)
     assert_non_null(memmem(body, n, "d3:bidi", 7));
     OK(btt_http_announce_parse((const uint8_t *)body, n, &r, NULL));
     assert_int_equal(r.num_peers, o.pe.n4);
+    assert_non_null(r.bids);
+    for (size_t i = 0; i < r.num_peers; i++) assert_int_equal(r.bids[i], o.b4[i]);
+    btt_announce_resp_free(&r);
+    /* a plain reply: no bids */
+    n = btt_trk_encode_announce(body, sizeof body, &o.c, 60, &o.pe, true, false);
+    OK(btt_http_announce_parse((const uint8_t *)body, n, &r, NULL));
+    assert_null(r.bids);
+    btt_announce_resp_free(&r);
+    /* bids of the wrong length are ignored, the peers kept */
+    static const char odd[] = "d4:bids3:abc5:peers6:\x0a\x00\x00\x01\x1a\xe1" "e";
+    OK(btt_http_announce_parse((const uint8_t *)odd, sizeof odd - 1, &r, NULL));
+    assert_int_equal(r.num_peers, 1);
+    assert_null(r.bids);
     btt_announce_resp_free(&r);
     btt_trk_free(t);
+}
+
+static void test_client_bidannounce_url(void **state)
+{
+    (void)state;
+    btt_announce_req r;
+    memset(&r, 0, sizeof r);
+    r.port = 1;
+    r.numwant = -1;
+    char *u = btt_http_announce_url("http://t/announce", &r);
+    assert_null(strstr(u, "bid"));
+    free(u);
+    r.bidannounce = true;
+    u = btt_http_announce_url("http://t/announce", &r);
+    assert_non_null(strstr(u, "&bid=0"));
+    assert_null(strstr(u, "minbid"));
+    assert_null(strstr(u, "sortbid"));
+    free(u);
+    r.bid = 12345678901234ULL;
+    r.minbid = 7;
+    r.sortbid = true;
+    u = btt_http_announce_url("http://t/announce", &r);
+    assert_non_null(strstr(u, "&bid=12345678901234&minbid=7&sortbid=1"));
+    /* and the server reads it back */
+    const char *q = strchr(u, '?') + 1;
+    btt_trk_announce a;
+    bool compact;
+    const char *f;
+    OK(btt_trk_query_announce(q, strlen(q), &a, &compact, &f));
+    assert_true(a.bidding && a.sortbid);
+    assert_int_equal(a.bid, 12345678901234ULL);
+    assert_int_equal(a.minbid, 7);
+    free(u);
 }
 
 static void test_bidscrape(void **state)
@@ -638,7 +690,7 @@ int main(void)
         cmocka_unit_test(test_whitelist),        cmocka_unit_test(test_caps_and_eviction),
         cmocka_unit_test(test_bids),             cmocka_unit_test(test_bidscrape),
         cmocka_unit_test(test_http_head),        cmocka_unit_test(test_queries),
-        cmocka_unit_test(test_udp),
+        cmocka_unit_test(test_udp),             cmocka_unit_test(test_client_bidannounce_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
