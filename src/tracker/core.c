@@ -439,7 +439,7 @@ static void remove_torrent(btt_trk *t, torrent *tor, uint64_t *peer_counter)
     *peer_counter += n;
     ttab_remove_at(t, i);
     torrent_free(t, tor);
-    /* the expiry walk may now skip a torrent that moved back over the cursor: it is visited
+    /* the expiry walk may now pass over a torrent that moved back over the cursor: it is visited
      * on the next pass, and touched torrents are swept on their own */
 }
 
@@ -615,7 +615,7 @@ static bool pick_before(const pick *a, const pick *b)
 
 /* Random peers of one family from a random starting slot (a seed asking gets no seeds). */
 static size_t walk_family(btt_trk *t, const torrent *tor, int fam, const uint8_t *self, bool self_seed,
-                          bool skip_bidders, bool with_bids, size_t want, btt_trk_peers *o)
+                          bool only_legacy, bool with_bids, size_t want, btt_trk_peers *o)
 {
     const ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
     if (!p->count || !want) return 0;
@@ -626,7 +626,7 @@ static size_t walk_family(btt_trk *t, const torrent *tor, int fam, const uint8_t
         if (!slot_used(s, fam)) continue;
         uint8_t fl = s[a + 1];
         if (self_seed && (fl & F_SEED)) continue;
-        if (skip_bidders && (fl & F_HASBID)) continue;
+        if (only_legacy && (fl & F_HASBID)) continue;
         if (self && memcmp(s, self, a) == 0) continue;
         out_put(o, fam, s, with_bids ? bid_of(tor, fam, s) : 0);
         got++;
