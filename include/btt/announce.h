@@ -33,6 +33,11 @@ typedef struct btt_announce_req {
     uint32_t key;           /* random per session, lets the tracker recognize us across IPs */
     const char *tracker_id; /* from an earlier response, or NULL */
     const char *extra_query; /* appended verbatim to HTTP announces ("&a=b..."), or NULL */
+    /* bidannounce (docs/speed-protocol.md 5.1), HTTP only: when set, bid=<bid> is sent, and
+     * minbid=<minbid> when it is above 0, and sortbid=1 when sortbid */
+    bool bidannounce;
+    uint64_t bid, minbid;
+    bool sortbid;
 } btt_announce_req;
 
 typedef struct btt_announce_resp {
@@ -44,6 +49,10 @@ typedef struct btt_announce_resp {
     char *warning;         /* "warning message", NULL when absent */
     btt_addr *peers;       /* IPv4 and IPv6, compact or dictionary form */
     size_t num_peers;
+    /* bidannounce replies: the tracker's claim of each peer's bid, peers[i] has bids[i] (0 for
+     * none); NULL when the reply carried no bids (or `bids`/`bids6` of the wrong length, which
+     * are ignored). Hints only: never trusted (docs/speed-protocol.md 3.4). */
+    uint64_t *bids;
 } btt_announce_resp;
 
 void btt_announce_resp_free(btt_announce_resp *r); /* frees the members, not r */

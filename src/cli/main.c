@@ -17,6 +17,7 @@ static const struct {
     {"seed", cmd_seed, "verify a torrent's data and serve it to peers"},
     {"wallet", cmd_wallet, "wallets: new, address, check; balance, faucet, send, channels on a ledger"},
     {"ledger", cmd_ledger, "run the BTT ledger's HTTP API server"},
+    {"tracker", cmd_tracker, "run a BitTorrent tracker (HTTP, UDP, bidannounce)"},
 };
 
 static void usage(FILE *f)

@@ -25,8 +25,10 @@ void btt_announce_resp_free(btt_announce_resp *r)
     free(r->tracker_id);
     free(r->warning);
     free(r->peers);
+    free(r->bids);
     r->tracker_id = r->warning = NULL;
     r->peers = NULL;
+    r->bids = NULL;
     r->num_peers = 0;
 }
 
@@ -103,6 +105,11 @@ char *btt_http_announce_url(const char *announce_url, const btt_announce_req *r)
     if (!e && r->tracker_id && r->tracker_id[0]) {
         e = btt_buf_printf(&b, "&trackerid=");
         if (!e) e = pct_encode(&b, (const uint8_t *)r->tracker_id, strlen(r->tracker_id));
+    }
+    if (!e && r->bidannounce) {
+        e = btt_buf_printf(&b, "&bid=%" PRIu64, r->bid);
+        if (!e && r->minbid) e = btt_buf_printf(&b, "&minbid=%" PRIu64, r->minbid);
+        if (!e && r->sortbid) e = btt_buf_printf(&b, "&sortbid=1");
     }
     if (!e && r->extra_query && r->extra_query[0]) {
         const char *x = r->extra_query;
@@ -208,6 +215,13 @@ static btt_err decode_reply(const uint8_t *body, size_t len, const char *what, b
     return BTT_OK;
 }
 
+static uint64_t be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+    return v;
+}
+
 /* Parses a textual IP ("1.2.3.4", "::1"); hostnames are not resolved. */
 static bool parse_ip(const uint8_t *p, size_t n, btt_addr *a)
 {
@@ -290,13 +304,26 @@ btt_err btt_http_announce_parse(const uint8_t *body, size_t len, btt_announce_re
                           BTT_ANNOUNCE_MAX_PEERS);
         goto fail;
     }
+    /* bidannounce: 8-byte big-endian bids in the order of peers / peers6 */
+    const uint8_t *b4 = NULL, *b6 = NULL;
+    size_t b4len = 0, b6len = 0;
+    bool bids4 = btt_ben_get_str(btt_ben_dict_get(root, "bids"), &b4, &b4len) && p4 && b4len == 8 * n4;
+    bool bids6 = btt_ben_get_str(btt_ben_dict_get(root, "bids6"), &b6, &b6len) && p6 && b6len == 8 * n6;
+    bool dict_bids = false;
+    for (const btt_ben *pe = nd ? btt_ben_list_first(peers) : NULL; pe && !dict_bids; pe = btt_ben_next(pe))
+        dict_bids = btt_ben_typeof(btt_ben_dict_get(pe, "bid")) == BTT_BEN_INT;
     if (total) {
         out->peers = calloc(total, sizeof *out->peers);
         if (!out->peers) goto nomem;
+        if (bids4 || bids6 || dict_bids) {
+            out->bids = calloc(total, sizeof *out->bids);
+            if (!out->bids) goto nomem;
+        }
     }
     size_t k = 0;
     for (size_t i = 0; i < n4; i++) {
         btt_addr_from_compact4(p4 + 6 * i, &out->peers[k]);
+        if (bids4) out->bids[k] = be64(b4 + 8 * i);
         if (out->peers[k].port) k++;
     }
     for (const btt_ben *pe = nd ? btt_ben_list_first(peers) : NULL; pe; pe = btt_ben_next(pe)) {
@@ -309,16 +336,21 @@ btt_err btt_http_announce_parse(const uint8_t *body, size_t len, btt_announce_re
         if (!btt_ben_get_int(btt_ben_dict_get(pe, "port"), &port) || port < 1 || port > 65535) continue;
         if (!parse_ip(ip, iplen, &out->peers[k])) continue;
         out->peers[k].port = (uint16_t)port;
+        int64_t bid;
+        if (out->bids) out->bids[k] = btt_ben_get_int(btt_ben_dict_get(pe, "bid"), &bid) && bid > 0 ? (uint64_t)bid : 0;
         k++;
     }
     for (size_t i = 0; i < n6; i++) {
         btt_addr_from_compact6(p6 + 18 * i, &out->peers[k]);
+        if (out->bids) out->bids[k] = bids6 ? be64(b6 + 8 * i) : 0;
         if (out->peers[k].port) k++;
     }
     out->num_peers = k;
     if (k == 0) {
         free(out->peers);
+        free(out->bids);
         out->peers = NULL;
+        out->bids = NULL;
     }
     btt_ben_free(doc);
     return BTT_OK;

@@ -1,0 +1,950 @@
+/* core.c - the tracker server's swarm tables (btt/tracker_core.h). No I/O, explicit clock.
+ *
+ * Torrents: an open-addressing table (linear probing, at most 3/4 full, backward-shift
+ * deletion) of pointers, keyed by SipHash-2-4 of the info-hash with a secret key.
+ *
+ * Peers: per torrent and address family, an open-addressing table of fixed-size slots:
+ *   IPv4: ip[4] port[2] seen[1] flags[1]   = 8 bytes
+ *   IPv6: ip[16] port[2] seen[1] flags[1]  = 20 bytes
+ * ip and port are in network order, so the first 6 (18) bytes are the peer's compact form and
+ * are copied into replies as they are. A slot whose port is 0 is empty (port 0 is refused).
+ * `seen` is the last announce time in ticks of TTL/128 s (at least 1 s), modulo 256: a torrent
+ * not announced to for longer than the peer TTL loses all its peers at once, and an
+ * announced-to torrent is swept at least every TTL/4, so no live slot is ever older than about
+ * 161 ticks and the modular age is exact. A peer is dropped after TTL, give or take a tick.
+ * The tables grow at 7/8 full (linear probing over 8-byte slots stays within a few cache
+ * lines) and shrink below 1/8.
+ *
+ * Bids: most peers never bid, so a bid lives in a small array per torrent (address, bid, time)
+ * and the slot only carries a HASBID flag. */
+#include "btt/tracker_core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+enum { F_SEED = 1, F_HASBID = 2 };
+enum { SAMPLE = 8 };
+
+typedef struct ptab {
+    uint8_t *slots;
+    uint32_t cap, count; /* cap: 0 or a power of two */
+} ptab;
+
+typedef struct bident {
+    uint64_t bid;
+    uint64_t seen;    /* full time of the announce that carried the bid */
+    uint8_t fam;      /* 4 or 6 */
+    uint8_t seed;
+    uint8_t key[18];  /* compact address (6 or 18 bytes used) */
+} bident;
+
+typedef struct torrent {
+    uint8_t hash[20];
+    uint32_t completed;
+    uint64_t h;        /* SipHash of hash */
+    uint64_t last;     /* last announce */
+    uint64_t swept;    /* last sweep */
+    uint32_t seeders, leechers;
+    ptab t4, t6;
+    bident *bids;
+    uint32_t nbids, capbids;
+} torrent;
+
+struct btt_trk {
+    btt_trk_config cfg;
+    uint32_t ttl;
+    uint32_t tick, ttl_ticks; /* a slot's time unit (s) and the TTL in it */
+    uint8_t key[crypto_shorthash_KEYBYTES];
+    uint64_t rng;
+
+    torrent **tab;
+    size_t cap, count;
+    size_t cursor; /* expiry walk */
+
+    uint8_t (*wl)[20];
+    size_t wl_cap, wl_count;
+
+    uint64_t peers, seeders, leechers, bidders;
+    uint64_t bytes;
+    uint64_t announces, scrapes, bidscrapes, completed, rejected, expired, evicted_peers, evicted_torrents;
+
+    /* bidscrape result of the current second */
+    btt_trk_bidscrape_entry bs_cache[BTT_TRK_BIDSCRAPE_MAX];
+    size_t bs_n;
+    uint64_t bs_time;
+    bool bs_valid;
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t rnd(btt_trk *t)
+{
+    /* xorshift64*: sampling only, never security */
+    uint64_t x = t->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    t->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static uint64_t hkey(const btt_trk *t, const uint8_t *p, size_t n)
+{
+    uint64_t h;
+    crypto_shorthash((uint8_t *)&h, p, n, t->key);
+    return h;
+}
+
+static size_t stride_of(int fam) { return fam == 4 ? 8 : 20; }
+static size_t alen_of(int fam) { return fam == 4 ? 6 : 18; }
+
+static uint8_t *slot_at(const ptab *p, int fam, uint32_t i) { return p->slots + (size_t)i * stride_of(fam); }
+
+static bool slot_used(const uint8_t *s, int fam)
+{
+    size_t a = alen_of(fam);
+    return s[a - 2] | s[a - 1];
+}
+
+static void slot_set_seen(const btt_trk *t, uint8_t *s, int fam, uint64_t now)
+{
+    s[alen_of(fam)] = (uint8_t)(now / t->tick);
+}
+
+static uint8_t *slot_flags(uint8_t *s, int fam) { return s + alen_of(fam) + 1; }
+
+/* in ticks */
+static uint32_t age_of(const btt_trk *t, const uint8_t *s, int fam, uint64_t now)
+{
+    return (uint8_t)((uint8_t)(now / t->tick) - s[alen_of(fam)]);
+}
+
+/* ---- peer tables ---- */
+
+static uint32_t ptab_home(const btt_trk *t, const ptab *p, int fam, const uint8_t *key)
+{
+    return (uint32_t)(hkey(t, key, alen_of(fam)) & (p->cap - 1));
+}
+
+static int64_t ptab_find(const btt_trk *t, const ptab *p, int fam, const uint8_t *key)
+{
+    if (!p->count) return -1;
+    size_t a = alen_of(fam);
+    uint32_t mask = p->cap - 1;
+    for (uint32_t i = ptab_home(t, p, fam, key);; i = (i + 1) & mask) {
+        const uint8_t *s = slot_at(p, fam, i);
+        if (!slot_used(s, fam)) return -1;
+        if (memcmp(s, key, a) == 0) return i;
+    }
+}
+
+static void ptab_put_raw(const btt_trk *t, ptab *p, int fam, const uint8_t *slot)
+{
+    uint32_t mask = p->cap - 1;
+    uint32_t i = ptab_home(t, p, fam, slot);
+    while (slot_used(slot_at(p, fam, i), fam)) i = (i + 1) & mask;
+    memcpy(slot_at(p, fam, i), slot, stride_of(fam));
+}
+
+static bool ptab_resize(btt_trk *t, ptab *p, int fam, uint32_t ncap)
+{
+    size_t st = stride_of(fam);
+    uint8_t *ns = calloc(ncap, st);
+    if (!ns) return false;
+    ptab np = {ns, ncap, p->count};
+    for (uint32_t i = 0; i < p->cap; i++) {
+        const uint8_t *s = slot_at(p, fam, i);
+        if (slot_used(s, fam)) ptab_put_raw(t, &np, fam, s);
+    }
+    t->bytes -= (uint64_t)p->cap * st;
+    t->bytes += (uint64_t)ncap * st;
+    free(p->slots);
+    *p = np;
+    return true;
+}
+
+/* Inserts key (not present); returns the slot index or -1 when out of memory. */
+static int64_t ptab_insert(btt_trk *t, ptab *p, int fam, const uint8_t *key)
+{
+    if (p->cap == 0 || (uint64_t)(p->count + 1) * 8 > (uint64_t)p->cap * 7) {
+        uint32_t ncap = p->cap ? p->cap * 2 : 4;
+        if (ncap == 0 || !ptab_resize(t, p, fam, ncap)) return -1;
+    }
+    uint32_t mask = p->cap - 1;
+    uint32_t i = ptab_home(t, p, fam, key);
+    while (slot_used(slot_at(p, fam, i), fam)) i = (i + 1) & mask;
+    uint8_t *s = slot_at(p, fam, i);
+    memset(s, 0, stride_of(fam));
+    memcpy(s, key, alen_of(fam));
+    p->count++;
+    return i;
+}
+
+/* Backward-shift deletion: no tombstones, probe sequences stay short. */
+static void ptab_remove_at(const btt_trk *t, ptab *p, int fam, uint32_t i)
+{
+    uint32_t mask = p->cap - 1;
+    size_t st = stride_of(fam);
+    uint32_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        uint8_t *sj = slot_at(p, fam, j);
+        if (!slot_used(sj, fam)) break;
+        uint32_t k = ptab_home(t, p, fam, sj);
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays) continue;
+        memcpy(slot_at(p, fam, i), sj, st);
+        i = j;
+    }
+    memset(slot_at(p, fam, i), 0, st);
+    p->count--;
+}
+
+static void ptab_shrink(btt_trk *t, ptab *p, int fam)
+{
+    if (p->count == 0) {
+        t->bytes -= (uint64_t)p->cap * stride_of(fam);
+        free(p->slots);
+        p->slots = NULL;
+        p->cap = 0;
+        return;
+    }
+    uint32_t ncap = p->cap;
+    while (ncap > 4 && (uint64_t)p->count * 8 < ncap) ncap /= 2;
+    if (ncap != p->cap) ptab_resize(t, p, fam, ncap); /* on failure the table just stays larger */
+}
+
+/* ---- bids ---- */
+
+static int64_t bid_find(const torrent *tor, int fam, const uint8_t *key)
+{
+    size_t a = alen_of(fam);
+    for (uint32_t i = 0; i < tor->nbids; i++)
+        if (tor->bids[i].fam == fam && memcmp(tor->bids[i].key, key, a) == 0) return i;
+    return -1;
+}
+
+static void bid_remove(btt_trk *t, torrent *tor, int fam, const uint8_t *key)
+{
+    int64_t i = bid_find(tor, fam, key);
+    if (i < 0) return;
+    tor->bids[i] = tor->bids[--tor->nbids];
+    t->bidders--;
+    t->bs_valid = false;
+    if (tor->nbids == 0) {
+        t->bytes -= (uint64_t)tor->capbids * sizeof(bident);
+        free(tor->bids);
+        tor->bids = NULL;
+        tor->capbids = 0;
+    }
+}
+
+static bool bid_set(btt_trk *t, torrent *tor, int fam, const uint8_t *key, uint64_t bid, bool seed, uint64_t now)
+{
+    int64_t i = bid_find(tor, fam, key);
+    if (i < 0) {
+        if (tor->nbids == tor->capbids) {
+            uint32_t nc = tor->capbids ? tor->capbids * 2 : 4;
+            bident *nb = realloc(tor->bids, (size_t)nc * sizeof *nb);
+            if (!nb) return false;
+            t->bytes += (uint64_t)(nc - tor->capbids) * sizeof *nb;
+            tor->bids = nb;
+            tor->capbids = nc;
+        }
+        i = tor->nbids++;
+        memset(&tor->bids[i], 0, sizeof tor->bids[i]);
+        tor->bids[i].fam = (uint8_t)fam;
+        memcpy(tor->bids[i].key, key, alen_of(fam));
+        t->bidders++;
+    }
+    tor->bids[i].bid = bid;
+    tor->bids[i].seen = now;
+    t->bs_valid = false;
+    tor->bids[i].seed = seed;
+    return true;
+}
+
+static uint64_t bid_of(const torrent *tor, int fam, const uint8_t *slot)
+{
+    if (!(slot[alen_of(fam) + 1] & F_HASBID)) return 0;
+    int64_t i = bid_find(tor, fam, slot);
+    return i < 0 ? 0 : tor->bids[i].bid;
+}
+
+/* ---- removing peers ---- */
+
+static void forget_peer(btt_trk *t, torrent *tor, int fam, uint8_t *s)
+{
+    uint8_t fl = *slot_flags(s, fam);
+    if (fl & F_SEED) {
+        tor->seeders--;
+        t->seeders--;
+    } else {
+        tor->leechers--;
+        t->leechers--;
+    }
+    if (fl & F_HASBID) bid_remove(t, tor, fam, s);
+    t->peers--;
+}
+
+static void drop_peer(btt_trk *t, torrent *tor, int fam, uint32_t i)
+{
+    ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
+    forget_peer(t, tor, fam, slot_at(p, fam, i));
+    ptab_remove_at(t, p, fam, i);
+}
+
+static void drop_all_peers(btt_trk *t, torrent *tor, uint64_t *counter)
+{
+    for (int fam = 4; fam <= 6; fam += 2) {
+        ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
+        for (uint32_t i = 0; i < p->cap; i++) {
+            uint8_t *s = slot_at(p, fam, i);
+            if (slot_used(s, fam)) {
+                forget_peer(t, tor, fam, s);
+                (*counter)++;
+            }
+        }
+        t->bytes -= (uint64_t)p->cap * stride_of(fam);
+        free(p->slots);
+        p->slots = NULL;
+        p->cap = p->count = 0;
+    }
+}
+
+/* Removes peers older than the TTL. Returns how many went. */
+static size_t sweep(btt_trk *t, torrent *tor, uint64_t now)
+{
+    size_t gone = 0;
+    tor->swept = now;
+    if (now - tor->last > t->ttl) {
+        uint64_t n = 0;
+        drop_all_peers(t, tor, &n);
+        t->expired += n;
+        return (size_t)n;
+    }
+    for (int fam = 4; fam <= 6; fam += 2) {
+        ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
+        if (!p->count) continue;
+        /* A removal shifts later slots back into i: look at i again before moving on. The
+         * walk may wrap to the start, which only means a slot is checked twice. */
+        for (uint32_t i = 0; i < p->cap;) {
+            uint8_t *s = slot_at(p, fam, i);
+            if (slot_used(s, fam) && age_of(t, s, fam, now) > t->ttl_ticks) {
+                drop_peer(t, tor, fam, i);
+                gone++;
+                continue;
+            }
+            i++;
+        }
+        ptab_shrink(t, p, fam);
+    }
+    t->expired += gone;
+    return gone;
+}
+
+/* The stalest peer of a torrent goes (when the caps are reached). */
+static bool evict_stalest_peer(btt_trk *t, torrent *tor, uint64_t now)
+{
+    int best_fam = 0;
+    uint32_t best_i = 0, best_age = 0;
+    for (int fam = 4; fam <= 6; fam += 2) {
+        ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
+        for (uint32_t i = 0; i < p->cap; i++) {
+            uint8_t *s = slot_at(p, fam, i);
+            if (!slot_used(s, fam)) continue;
+            uint32_t a = age_of(t, s, fam, now);
+            if (!best_fam || a > best_age) {
+                best_fam = fam;
+                best_i = i;
+                best_age = a;
+            }
+        }
+    }
+    if (!best_fam) return false;
+    drop_peer(t, tor, best_fam, best_i);
+    t->evicted_peers++;
+    return true;
+}
+
+/* ---- torrent table ---- */
+
+static size_t ttab_find_slot(const btt_trk *t, const uint8_t hash[20], uint64_t h)
+{
+    size_t mask = t->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        torrent *x = t->tab[i];
+        if (!x || (x->h == h && memcmp(x->hash, hash, 20) == 0)) return i;
+    }
+}
+
+static torrent *ttab_get(const btt_trk *t, const uint8_t hash[20], uint64_t h)
+{
+    return t->tab[ttab_find_slot(t, hash, h)];
+}
+
+static bool ttab_grow(btt_trk *t)
+{
+    size_t ncap = t->cap * 2;
+    torrent **nt = calloc(ncap, sizeof *nt);
+    if (!nt) return false;
+    for (size_t i = 0; i < t->cap; i++) {
+        torrent *x = t->tab[i];
+        if (!x) continue;
+        size_t j = x->h & (ncap - 1);
+        while (nt[j]) j = (j + 1) & (ncap - 1);
+        nt[j] = x;
+    }
+    t->bytes += (uint64_t)(ncap - t->cap) * sizeof *nt;
+    free(t->tab);
+    t->tab = nt;
+    t->cap = ncap;
+    return true;
+}
+
+static void ttab_remove_at(btt_trk *t, size_t i)
+{
+    size_t mask = t->cap - 1, j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        torrent *x = t->tab[j];
+        if (!x) break;
+        size_t k = x->h & mask;
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays) continue;
+        t->tab[i] = x;
+        i = j;
+    }
+    t->tab[i] = NULL;
+    t->count--;
+}
+
+static void torrent_free(btt_trk *t, torrent *tor)
+{
+    uint64_t n = 0;
+    drop_all_peers(t, tor, &n);
+    t->bytes -= (uint64_t)tor->capbids * sizeof(bident);
+    free(tor->bids);
+    t->bytes -= sizeof *tor;
+    free(tor);
+}
+
+static void remove_torrent(btt_trk *t, torrent *tor, uint64_t *peer_counter)
+{
+    size_t i = ttab_find_slot(t, tor->hash, tor->h);
+    uint64_t n = 0;
+    drop_all_peers(t, tor, &n);
+    *peer_counter += n;
+    ttab_remove_at(t, i);
+    torrent_free(t, tor);
+    /* the expiry walk may now pass over a torrent that moved back over the cursor: it is visited
+     * on the next pass, and touched torrents are swept on their own */
+}
+
+/* A few random torrents; the one announced to longest ago (not `keep`), or NULL. */
+static torrent *sample_stalest(btt_trk *t, const torrent *keep)
+{
+    torrent *best = NULL;
+    if (!t->count) return NULL;
+    for (int k = 0; k < SAMPLE; k++) {
+        size_t i = rnd(t) & (t->cap - 1);
+        while (!t->tab[i]) i = (i + 1) & (t->cap - 1);
+        torrent *x = t->tab[i];
+        if (x == keep) continue;
+        if (!best || x->last < best->last) best = x;
+    }
+    return best;
+}
+
+/* ---- whitelist ---- */
+
+static bool wl_has(const btt_trk *t, const uint8_t hash[20])
+{
+    if (!t->wl_count) return false;
+    size_t mask = t->wl_cap - 1;
+    static const uint8_t zero[20];
+    for (size_t i = hkey(t, hash, 20) & mask;; i = (i + 1) & mask) {
+        if (memcmp(t->wl[i], zero, 20) == 0) return false;
+        if (memcmp(t->wl[i], hash, 20) == 0) return true;
+    }
+}
+
+btt_err btt_trk_whitelist_add(btt_trk *t, const uint8_t info_hash[20])
+{
+    static const uint8_t zero[20];
+    if (memcmp(info_hash, zero, 20) == 0) return BTT_OK; /* the all-zero hash is never served */
+    if (wl_has(t, info_hash)) return BTT_OK;
+    if ((t->wl_count + 1) * 2 > t->wl_cap) {
+        size_t ncap = t->wl_cap ? t->wl_cap * 2 : 64;
+        uint8_t(*n)[20] = calloc(ncap, 20);
+        if (!n) return BTT_ENOMEM;
+        for (size_t i = 0; i < t->wl_cap; i++) {
+            if (memcmp(t->wl[i], zero, 20) == 0) continue;
+            size_t j = hkey(t, t->wl[i], 20) & (ncap - 1);
+            while (memcmp(n[j], zero, 20) != 0) j = (j + 1) & (ncap - 1);
+            memcpy(n[j], t->wl[i], 20);
+        }
+        free(t->wl);
+        t->wl = n;
+        t->wl_cap = ncap;
+    }
+    size_t j = hkey(t, info_hash, 20) & (t->wl_cap - 1);
+    while (memcmp(t->wl[j], zero, 20) != 0) j = (j + 1) & (t->wl_cap - 1);
+    memcpy(t->wl[j], info_hash, 20);
+    t->wl_count++;
+    return BTT_OK;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+btt_err btt_trk_whitelist_load(btt_trk *t, const char *text, size_t len, btt_error *err)
+{
+    size_t line = 0, pos = 0;
+    while (pos < len) {
+        line++;
+        size_t end = pos;
+        while (end < len && text[end] != '\n') end++;
+        size_t a = pos, b = end;
+        pos = end + 1;
+        while (a < b && (text[a] == ' ' || text[a] == '\t' || text[a] == '\r')) a++;
+        while (b > a && (text[b - 1] == ' ' || text[b - 1] == '\t' || text[b - 1] == '\r')) b--;
+        if (a == b || text[a] == '#') continue;
+        uint8_t h[20];
+        bool ok = b - a == 40;
+        for (size_t i = 0; ok && i < 20; i++) {
+            int hi = hexval(text[a + 2 * i]), lo = hexval(text[a + 2 * i + 1]);
+            if (hi < 0 || lo < 0) ok = false;
+            else h[i] = (uint8_t)(hi << 4 | lo);
+        }
+        if (!ok) return btt_error_set(err, BTT_EINVAL, "line %zu: not a 40-digit hex info-hash", line);
+        if (btt_trk_whitelist_add(t, h) != BTT_OK) return btt_error_set(err, BTT_ENOMEM, "out of memory");
+    }
+    return BTT_OK;
+}
+
+/* ---- lifecycle ---- */
+
+btt_err btt_trk_new(const btt_trk_config *cfg, btt_trk **out, btt_error *err)
+{
+    *out = NULL;
+    btt_trk_config c = cfg ? *cfg : (btt_trk_config){0};
+    if (!c.interval) c.interval = BTT_TRK_INTERVAL_DEFAULT;
+    if (c.interval < BTT_TRK_INTERVAL_MIN || c.interval > BTT_TRK_INTERVAL_MAX)
+        return btt_error_set(err, BTT_EINVAL, "interval %u s is outside %u..%u", c.interval, BTT_TRK_INTERVAL_MIN,
+                             BTT_TRK_INTERVAL_MAX);
+    if (!c.numwant_default) c.numwant_default = BTT_TRK_NUMWANT_DEFAULT;
+    if (c.numwant_default > BTT_TRK_NUMWANT_MAX) c.numwant_default = BTT_TRK_NUMWANT_MAX;
+    if (!c.max_torrents) c.max_torrents = 1000000;
+    if (!c.max_peers) c.max_peers = 10000000;
+    if (!c.max_peers_per_torrent) c.max_peers_per_torrent = 1000000;
+    if (c.max_peers_per_torrent > 0x40000000u) c.max_peers_per_torrent = 0x40000000u;
+    if (sodium_init() < 0) return btt_error_set(err, BTT_ENOMEM, "libsodium failed to initialize");
+    btt_trk *t = calloc(1, sizeof *t);
+    if (!t) return btt_error_set(err, BTT_ENOMEM, "out of memory");
+    t->cfg = c;
+    t->ttl = c.interval + c.interval / 2 + 60;
+    t->tick = (t->ttl + 127) / 128;
+    t->ttl_ticks = t->ttl / t->tick;
+    if (c.seed) {
+        uint8_t s[8];
+        memcpy(s, &c.seed, 8);
+        crypto_generichash(t->key, sizeof t->key, s, 8, NULL, 0);
+        t->rng = c.seed | 1;
+    } else {
+        randombytes_buf(t->key, sizeof t->key);
+        randombytes_buf(&t->rng, sizeof t->rng);
+        t->rng |= 1;
+    }
+    t->cap = 1024;
+    t->tab = calloc(t->cap, sizeof *t->tab);
+    if (!t->tab) {
+        free(t);
+        return btt_error_set(err, BTT_ENOMEM, "out of memory");
+    }
+    t->bytes = sizeof *t + t->cap * sizeof *t->tab;
+    *out = t;
+    return BTT_OK;
+}
+
+void btt_trk_free(btt_trk *t)
+{
+    if (!t) return;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->tab[i]) torrent_free(t, t->tab[i]);
+    free(t->tab);
+    free(t->wl);
+    free(t);
+}
+
+uint32_t btt_trk_interval(const btt_trk *t) { return t->cfg.interval; }
+uint32_t btt_trk_peer_ttl(const btt_trk *t) { return t->ttl; }
+
+/* ---- announce ---- */
+
+typedef struct pick {
+    uint64_t order, tie, bid;
+    int fam;
+    const uint8_t *key;
+} pick;
+
+static void out_put(btt_trk_peers *o, int fam, const uint8_t *key, uint64_t bid)
+{
+    if (fam == 4) {
+        memcpy(o->peers4 + 6 * o->n4, key, 6);
+        if (o->bids4) o->bids4[o->n4] = bid;
+        o->n4++;
+    } else {
+        memcpy(o->peers6 + 18 * o->n6, key, 18);
+        if (o->bids6) o->bids6[o->n6] = bid;
+        o->n6++;
+    }
+}
+
+static bool pick_before(const pick *a, const pick *b)
+{
+    return a->order > b->order || (a->order == b->order && a->tie > b->tie);
+}
+
+/* Random peers of one family from a random starting slot (a seed asking gets no seeds). */
+static size_t walk_family(btt_trk *t, const torrent *tor, int fam, const uint8_t *self, bool self_seed,
+                          bool only_legacy, bool with_bids, size_t want, btt_trk_peers *o)
+{
+    const ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
+    if (!p->count || !want) return 0;
+    size_t a = alen_of(fam), got = 0;
+    uint32_t mask = p->cap - 1, start = (uint32_t)rnd(t) & mask;
+    for (uint32_t k = 0; k < p->cap && got < want; k++) {
+        const uint8_t *s = slot_at(p, fam, (start + k) & mask);
+        if (!slot_used(s, fam)) continue;
+        uint8_t fl = s[a + 1];
+        if (self_seed && (fl & F_SEED)) continue;
+        if (only_legacy && (fl & F_HASBID)) continue;
+        if (self && memcmp(s, self, a) == 0) continue;
+        out_put(o, fam, s, with_bids ? bid_of(tor, fam, s) : 0);
+        got++;
+    }
+    return got;
+}
+
+static void select_peers(btt_trk *t, const torrent *tor, const btt_trk_announce *a, const uint8_t *self, int self_fam,
+                         bool self_seed, size_t want, btt_trk_peers *o)
+{
+    bool fam4 = o->families & 1, fam6 = o->families & 2;
+    if (!want) return;
+    bool with_bids = a->bidding;
+    if (!a->sortbid && a->minbid == 0) {
+        /* the requester's own family first, then the other one */
+        int first = self_fam == 6 ? 6 : 4, second = first == 4 ? 6 : 4;
+        size_t got = 0;
+        if (first == 4 ? fam4 : fam6)
+            got += walk_family(t, tor, first, self_fam == first ? self : NULL, self_seed, false, with_bids, want, o);
+        if (second == 4 ? fam4 : fam6)
+            walk_family(t, tor, second, self_fam == second ? self : NULL, self_seed, false, with_bids, want - got, o);
+        return;
+    }
+    /* Bidders with bid >= max(minbid, 1): with sortbid the `want` highest (ties in random
+     * order), without it `want` of them in random order. */
+    pick top[BTT_TRK_NUMWANT_MAX];
+    size_t n = 0;
+    uint64_t floor_bid = a->minbid ? a->minbid : 1;
+    for (uint32_t i = 0; i < tor->nbids; i++) {
+        const bident *b = &tor->bids[i];
+        if (b->bid < floor_bid) continue;
+        if (b->fam == 4 ? !fam4 : !fam6) continue;
+        if (self_seed && b->seed) continue;
+        if (self && b->fam == self_fam && memcmp(b->key, self, alen_of(self_fam)) == 0) continue;
+        pick c = {a->sortbid ? b->bid : 0, rnd(t), b->bid, b->fam, b->key};
+        if (n < want) {
+            size_t j = n++;
+            while (j > 0 && pick_before(&c, &top[j - 1])) {
+                top[j] = top[j - 1];
+                j--;
+            }
+            top[j] = c;
+        } else if (pick_before(&c, &top[n - 1])) {
+            size_t j = n - 1;
+            while (j > 0 && pick_before(&c, &top[j - 1])) {
+                top[j] = top[j - 1];
+                j--;
+            }
+            top[j] = c;
+        }
+    }
+    for (size_t i = 0; i < n; i++) out_put(o, top[i].fam, top[i].key, top[i].bid);
+    if (a->minbid == 0 && n < want) {
+        /* sortbid without minbid: legacy peers (bid 0) follow, in random order */
+        size_t got = n;
+        if (fam4) got += walk_family(t, tor, 4, self_fam == 4 ? self : NULL, self_seed, true, with_bids, want - got, o);
+        if (fam6) walk_family(t, tor, 6, self_fam == 6 ? self : NULL, self_seed, true, with_bids, want - got, o);
+    }
+}
+
+static void fill_counts(const torrent *tor, btt_trk_counts *c)
+{
+    if (!tor) {
+        memset(c, 0, sizeof *c);
+        return;
+    }
+    c->complete = tor->seeders;
+    c->incomplete = tor->leechers;
+    c->downloaded = tor->completed;
+}
+
+btt_err btt_trk_announce_do(btt_trk *t, const btt_trk_announce *a, uint64_t now, btt_trk_peers *out,
+                            btt_trk_counts *counts, const char **failure)
+{
+    out->n4 = out->n6 = 0;
+    memset(counts, 0, sizeof *counts);
+    t->announces++;
+    int fam = a->addr.family == 6 ? 6 : 4;
+    if (a->addr.port == 0) {
+        t->rejected++;
+        *failure = "invalid port";
+        return BTT_EINVAL;
+    }
+    if (t->cfg.whitelist && !wl_has(t, a->info_hash)) {
+        t->rejected++;
+        *failure = "torrent not whitelisted";
+        return BTT_ENOENT;
+    }
+    uint8_t key[18];
+    if (fam == 4) memcpy(key, a->addr.ip, 4);
+    else memcpy(key, a->addr.ip, 16);
+    key[alen_of(fam) - 2] = (uint8_t)(a->addr.port >> 8);
+    key[alen_of(fam) - 1] = (uint8_t)a->addr.port;
+
+    uint64_t h = hkey(t, a->info_hash, 20);
+    size_t ti = ttab_find_slot(t, a->info_hash, h);
+    torrent *tor = t->tab[ti];
+    if (!tor) {
+        if (a->event == BTT_EVENT_STOPPED) return BTT_OK;
+        if (t->count >= t->cfg.max_torrents) {
+            torrent *victim = sample_stalest(t, NULL);
+            if (!victim) {
+                t->rejected++;
+                *failure = "tracker full";
+                return BTT_ETOOBIG;
+            }
+            remove_torrent(t, victim, &t->evicted_peers);
+            t->evicted_torrents++;
+        }
+        if ((t->count + 1) * 4 > t->cap * 3 && !ttab_grow(t)) goto nomem;
+        tor = calloc(1, sizeof *tor);
+        if (!tor) goto nomem;
+        memcpy(tor->hash, a->info_hash, 20);
+        tor->h = h;
+        tor->last = tor->swept = now;
+        t->tab[ttab_find_slot(t, a->info_hash, h)] = tor;
+        t->count++;
+        t->bytes += sizeof *tor;
+    } else if (now - tor->last > t->ttl || now - tor->swept >= t->ttl / 4) {
+        sweep(t, tor, now);
+    }
+    tor->last = now;
+
+    ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
+    int64_t idx = ptab_find(t, p, fam, key);
+    bool seed = a->left == 0;
+    if (a->event == BTT_EVENT_STOPPED) {
+        if (idx >= 0) drop_peer(t, tor, fam, (uint32_t)idx);
+        fill_counts(tor, counts);
+        return BTT_OK;
+    }
+    bool was_seed = false, fresh = idx < 0;
+    if (fresh) {
+        if (tor->seeders + tor->leechers >= t->cfg.max_peers_per_torrent) evict_stalest_peer(t, tor, now);
+        if (t->peers >= t->cfg.max_peers) {
+            torrent *victim = sample_stalest(t, tor);
+            bool freed = false;
+            if (victim) {
+                freed = sweep(t, victim, now) > 0;
+                if (!freed) freed = evict_stalest_peer(t, victim, now);
+                if (victim->t4.count + victim->t6.count == 0) {
+                    remove_torrent(t, victim, &t->evicted_peers);
+                    t->evicted_torrents++;
+                }
+            }
+            if (!freed) freed = evict_stalest_peer(t, tor, now);
+            if (!freed) {
+                t->rejected++;
+                *failure = "tracker full";
+                return BTT_ETOOBIG;
+            }
+        }
+        idx = ptab_insert(t, p, fam, key);
+        if (idx < 0) goto nomem;
+        t->peers++;
+        if (seed) {
+            tor->seeders++;
+            t->seeders++;
+        } else {
+            tor->leechers++;
+            t->leechers++;
+        }
+    } else {
+        was_seed = *slot_flags(slot_at(p, fam, (uint32_t)idx), fam) & F_SEED;
+        if (was_seed != seed) {
+            if (seed) {
+                tor->seeders++, t->seeders++;
+                tor->leechers--, t->leechers--;
+            } else {
+                tor->leechers++, t->leechers++;
+                tor->seeders--, t->seeders--;
+            }
+        }
+    }
+    uint8_t *s = slot_at(p, fam, (uint32_t)idx);
+    uint8_t *fl = slot_flags(s, fam);
+    *fl = (uint8_t)((*fl & ~F_SEED) | (seed ? F_SEED : 0));
+    slot_set_seen(t, s, fam, now);
+    if (a->event == BTT_EVENT_COMPLETED && !was_seed) {
+        tor->completed++;
+        t->completed++;
+    }
+    /* bid: absent or 0 means no bid */
+    if (a->bid > 0) {
+        if (bid_set(t, tor, fam, key, a->bid, seed, now)) *fl |= F_HASBID;
+    } else if (*fl & F_HASBID) {
+        bid_remove(t, tor, fam, key);
+        *fl &= (uint8_t)~F_HASBID;
+    }
+    if (*fl & F_HASBID) {
+        int64_t bi = bid_find(tor, fam, key);
+        if (bi >= 0) tor->bids[bi].seed = seed;
+    }
+
+    size_t want = a->numwant < 0                      ? t->cfg.numwant_default
+                  : a->numwant > BTT_TRK_NUMWANT_MAX ? BTT_TRK_NUMWANT_MAX
+                                                     : (size_t)a->numwant;
+    select_peers(t, tor, a, key, fam, seed, want, out);
+    fill_counts(tor, counts);
+    return BTT_OK;
+
+nomem:
+    t->rejected++;
+    *failure = "tracker out of memory";
+    return BTT_ENOMEM;
+}
+
+void btt_trk_scrape(btt_trk *t, const uint8_t info_hash[20], bool first, btt_trk_counts *counts)
+{
+    if (first) t->scrapes++;
+    fill_counts(ttab_get(t, info_hash, hkey(t, info_hash, 20)), counts);
+}
+
+/* ---- bidscrape ---- */
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static bool bs_before(const btt_trk_bidscrape_entry *a, const btt_trk_bidscrape_entry *b)
+{
+    if (a->max != b->max) return a->max > b->max;
+    if (a->bidders != b->bidders) return a->bidders > b->bidders;
+    return memcmp(a->info_hash, b->info_hash, 20) < 0;
+}
+
+static void bidscrape_compute(btt_trk *t, uint64_t now)
+{
+    t->bs_n = 0;
+    if (!t->bidders) return;
+    uint64_t *vals = NULL;
+    size_t vcap = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        torrent *tor = t->tab[i];
+        if (!tor || !tor->nbids) continue;
+        if (vcap < tor->nbids) {
+            uint64_t *nv = realloc(vals, tor->nbids * sizeof *nv);
+            if (!nv) break;
+            vals = nv;
+            vcap = tor->nbids;
+        }
+        size_t n = 0;
+        for (uint32_t k = 0; k < tor->nbids; k++)
+            if (now - tor->bids[k].seen <= t->cfg.interval) vals[n++] = tor->bids[k].bid;
+        if (!n) continue;
+        qsort(vals, n, sizeof *vals, cmp_u64);
+        btt_trk_bidscrape_entry e;
+        memcpy(e.info_hash, tor->hash, 20);
+        e.bidders = (uint32_t)n;
+        e.max = vals[n - 1];
+        e.median = vals[(n - 1) / 2];
+        if (t->bs_n == BTT_TRK_BIDSCRAPE_MAX && !bs_before(&e, &t->bs_cache[t->bs_n - 1])) continue;
+        size_t j = t->bs_n < BTT_TRK_BIDSCRAPE_MAX ? t->bs_n++ : t->bs_n - 1;
+        while (j > 0 && bs_before(&e, &t->bs_cache[j - 1])) {
+            t->bs_cache[j] = t->bs_cache[j - 1];
+            j--;
+        }
+        t->bs_cache[j] = e;
+    }
+    free(vals);
+}
+
+size_t btt_trk_bidscrape(btt_trk *t, uint64_t now, size_t limit, btt_trk_bidscrape_entry *out)
+{
+    t->bidscrapes++;
+    if (limit > BTT_TRK_BIDSCRAPE_MAX) limit = BTT_TRK_BIDSCRAPE_MAX;
+    /* computed again only when a bid changed or the second changed: a bidscrape flood costs
+     * one walk over the torrents per second plus one per change of a bid */
+    if (!t->bs_valid || t->bs_time != now) {
+        bidscrape_compute(t, now);
+        t->bs_time = now;
+        t->bs_valid = true;
+    }
+    size_t n = t->bs_n < limit ? t->bs_n : limit;
+    memcpy(out, t->bs_cache, n * sizeof *out);
+    return n;
+}
+
+/* ---- expiry ---- */
+
+void btt_trk_expire(btt_trk *t, uint64_t now, size_t budget)
+{
+    t->bs_valid = false;
+    if (budget > t->cap) budget = t->cap;
+    for (size_t k = 0; k < budget; k++) {
+        if (t->cursor >= t->cap) t->cursor = 0;
+        torrent *tor = t->tab[t->cursor];
+        if (!tor) {
+            t->cursor++;
+            continue;
+        }
+        sweep(t, tor, now);
+        if (tor->t4.count + tor->t6.count == 0 && now - tor->last > t->ttl) {
+            uint64_t dummy = 0;
+            remove_torrent(t, tor, &dummy);
+            continue; /* a later torrent may have moved into this slot */
+        }
+        t->cursor++;
+    }
+}
+
+void btt_trk_get_stats(const btt_trk *t, btt_trk_stats *o)
+{
+    memset(o, 0, sizeof *o);
+    o->torrents = t->count;
+    o->peers = t->peers;
+    o->seeders = t->seeders;
+    o->leechers = t->leechers;
+    o->bidders = t->bidders;
+    o->announces = t->announces;
+    o->scrapes = t->scrapes;
+    o->bidscrapes = t->bidscrapes;
+    o->completed = t->completed;
+    o->rejected = t->rejected;
+    o->expired_peers = t->expired;
+    o->evicted_peers = t->evicted_peers;
+    o->evicted_torrents = t->evicted_torrents;
+    o->peer_bytes = t->bytes;
+}
