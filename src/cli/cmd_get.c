@@ -11,6 +11,7 @@
 #include "btt/path.h"
 #include "btt/session.h"
 #include "cli/cli.h"
+#include "cli/cli_speed.h"
 
 #define MAX_PEERS_ARG 256
 
@@ -33,7 +34,7 @@ static const char get_help[] =
     "      --max-peers N      connections per torrent (default 60)\n"
     "      --slots N          upload slots (default 4)\n"
     "  -v, --verbose          log peers and trackers to stderr (twice: debug)\n"
-    "  -h, --help             this help\n";
+    "  -h, --help             this help\n" CLI_SPEED_HELP;
 
 static const char seed_help[] =
     "usage: btt seed FILE.torrent -d DIR [options]\n"
@@ -49,7 +50,7 @@ static const char seed_help[] =
     "      --max-peers N      connections (default 60)\n"
     "      --slots N          upload slots (default 4)\n"
     "  -v, --verbose          log peers and trackers to stderr (twice: debug)\n"
-    "  -h, --help             this help\n";
+    "  -h, --help             this help\n" CLI_SPEED_HELP;
 
 typedef struct app {
     const char *cmd;
@@ -62,14 +63,33 @@ typedef struct app {
     int rc;
     uint64_t start_ns, complete_ns;
     size_t last_line_len;
+    bool speed;
+    btt_torrent_stats last; /* the torrent's stats when it was last seen (for the final summary) */
 } app;
+
+/* " bid 12 paying 10 spent 0.5 BTT" or " reserve 3 earned 1.2 BTT" (prices in uBTT/KiB) */
+static void speed_status(const btt_torrent_stats *st, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (!st->speed) return;
+    char spent[BTT_AMOUNT_STRLEN], earned[BTT_AMOUNT_STRLEN];
+    btt_amount_format(st->spent, spent);
+    btt_amount_format(st->earned, earned);
+    if (!st->complete)
+        snprintf(out, cap, "  bid %llu paying %llu spent %s BTT", (unsigned long long)st->bid,
+                 (unsigned long long)st->rate_paid, spent);
+    else
+        snprintf(out, cap, "  reserve %llu earned %s BTT", (unsigned long long)st->reserve, earned);
+}
 
 static void status_line(app *a, bool final)
 {
     if (!a->t) return;
     btt_torrent_stats st;
     btt_torrent_stats_get(a->t, &st);
-    char down[32], up[32];
+    a->last = st;
+    char down[32], up[32], sp[128];
+    speed_status(&st, sp, sizeof sp);
     double pct = st.bytes_wanted ? 100.0 * (double)st.bytes_have / (double)st.bytes_wanted : 100.0;
     if (pct > 100.0) pct = 100.0;
     uint64_t left = st.bytes_wanted > st.bytes_have ? st.bytes_wanted - st.bytes_have : 0;
@@ -81,14 +101,14 @@ static void status_line(app *a, bool final)
     cli_human_size(st.down_rate, down);
     cli_human_size(st.up_rate, up);
     if (a->tty && !final) {
-        int n = fprintf(stderr, "\r%5.1f%%  down %s/s  up %s/s  peers %u (%u seeds)  eta %s", pct, down, up, st.peers,
-                        st.seeds, eta);
+        int n = fprintf(stderr, "\r%5.1f%%  down %s/s  up %s/s  peers %u (%u seeds)  eta %s%s", pct, down, up,
+                        st.peers, st.seeds, eta, sp);
         if (n > 0 && (size_t)n < a->last_line_len)
             fprintf(stderr, "%*s", (int)(a->last_line_len - (size_t)n), "");
         a->last_line_len = n > 0 ? (size_t)n : 0;
         fflush(stderr);
     } else if (!final) {
-        printf("progress: %.1f%% down %s/s up %s/s peers %u eta %s\n", pct, down, up, st.peers, eta);
+        printf("progress: %.1f%% down %s/s up %s/s peers %u eta %s%s\n", pct, down, up, st.peers, eta, sp);
     }
 }
 
@@ -116,6 +136,7 @@ static void stop(app *a)
     if (a->stopping) return;
     a->stopping = true;
     clear_tty(a);
+    if (a->t) btt_torrent_stats_get(a->t, &a->last);
     a->t = NULL;
     btt_session_close(a->s, session_closed, a);
 }
@@ -202,7 +223,9 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
         {"files", required_argument, NULL, 'f'},    {"no-trackers", no_argument, NULL, 'T'},
         {"max-peers", required_argument, NULL, 'm'}, {"slots", required_argument, NULL, 'u'},
         {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        CLI_SPEED_OPTIONS,                          {NULL, 0, NULL, 0}};
+    cli_speed sp;
+    cli_speed_init(&sp);
     const char *dir = ".";
     const char *peers[MAX_PEERS_ARG];
     size_t npeers = 0;
@@ -250,7 +273,14 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
             fputs(seed_cmd ? seed_help : get_help, stdout);
             free(files);
             return CLI_OK;
-        default: free(files); return cli_usage_error(cmd);
+        default:
+            if (c >= CLI_SPEED_WALLET && c <= CLI_SPEED_CAP) {
+                if (cli_speed_option(cmd, &sp, c, optarg) == CLI_OK) break;
+                free(files);
+                return CLI_ERROR;
+            }
+            free(files);
+            return cli_usage_error(cmd);
         }
     }
     if (optind != argc - 1) {
@@ -284,8 +314,14 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
         }
     }
 
+    if (cli_speed_setup(cmd, &sp, &so) != CLI_OK) {
+        btt_metainfo_free(mi);
+        free(files);
+        cli_speed_free(&sp);
+        return CLI_ERROR;
+    }
     app a = {.cmd = cmd, .seed_after = seed_after, .tty = isatty(STDERR_FILENO), .rc = CLI_OK,
-             .start_ns = cli_now_ns()};
+             .start_ns = cli_now_ns(), .speed = so.speed.wallet != NULL};
     uv_loop_init(&a.loop);
     signal(SIGPIPE, SIG_IGN);
     if (btt_session_new(&a.loop, &so, &a.s, &err)) {
@@ -320,9 +356,15 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
     uv_timer_start(&a.status, on_status, a.tty ? 1000 : 2000, a.tty ? 1000 : 2000);
     uv_run(&a.loop, UV_RUN_DEFAULT);
     rc = a.rc;
+    if (a.speed) {
+        char spent[BTT_AMOUNT_STRLEN], earned[BTT_AMOUNT_STRLEN];
+        printf("speed: spent %s BTT, earned %s BTT\n", btt_amount_format(a.last.spent, spent),
+               btt_amount_format(a.last.earned, earned));
+    }
 out:
     uv_loop_close(&a.loop);
     free(files);
+    cli_speed_free(&sp);
     return rc;
 }
 

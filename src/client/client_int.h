@@ -32,6 +32,11 @@ typedef struct rate {
 void rate_add(rate *r, uint64_t bytes, uint64_t now_ms);
 uint64_t rate_get(const rate *r, uint64_t now_ms);
 
+/* ---- BitTorrent Speed (speed.h); NULL pointers where Speed is off ---- */
+typedef struct speed_session speed_session;
+typedef struct speed_torrent speed_torrent;
+typedef struct speed_peer speed_peer;
+
 /* ---- peers ---- */
 typedef enum { P_CONNECTING, P_HANDSHAKE, P_ACTIVE, P_CLOSING } peer_state;
 
@@ -75,6 +80,7 @@ typedef struct peer {
     uint64_t connected_ms, last_recv_ms, last_send_ms, last_block_ms, choked_since_ms, last_req_ms;
     rate down, up;
     uint64_t downloaded, uploaded;
+    speed_peer *sp;
 } peer;
 
 /* peer.c */
@@ -94,6 +100,7 @@ typedef struct pbuf {
     uint32_t piece, size, nblocks;
     uint8_t *data;
     btt_addr *from; /* sender of each block */
+    uint64_t *rate; /* Speed: the rate its sender charged for each block (NULL without Speed) */
     bool hashing;
 } pbuf;
 
@@ -157,6 +164,7 @@ struct btt_torrent {
     uint64_t started_ms;
     void (*stopped_cb)(btt_torrent *t);
     void (*closed_cb)(btt_session *s);
+    speed_torrent *sp;
     uv_timer_t reaper;       /* reports the stop from a fresh loop turn, never from inside
                                 a callback that still uses the torrent */
 };
@@ -172,6 +180,8 @@ void torrent_maybe_stopped(btt_torrent *t); /* a thread-pool job of a stopping t
 /* Closes the torrent's own handle and frees it from the close callback; done(s) follows. */
 void torrent_close(btt_torrent *t, void (*done)(btt_session *s));
 bool torrent_accepts_peer(btt_torrent *t);
+void torrent_choke(btt_torrent *t, peer *p); /* chokes p now (its queued requests are rejected) */
+peer *torrent_find_peer(btt_torrent *t, const btt_addr *a);
 void torrent_create_empty_files(btt_torrent *t);
 
 /* upload.c */
@@ -201,6 +211,7 @@ struct btt_session {
     ban *bans;
     size_t nbans, capbans;
     uint64_t rng;
+    speed_session *sp;
     bool closing;
     int open_handles;
     void (*done)(void *ud);

@@ -2,6 +2,7 @@
  * pread per piece, many blocks served from it), and per-peer serving under back-pressure. */
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
+#include "client/speed.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,7 @@ void upload_serve(btt_torrent *t, peer *p)
     while (p->n_in && !p->am_choking && p->state == P_ACTIVE && peer_queued(p) < PEER_WRITE_HWM &&
            t->state == T_RUNNING) {
         btt_block b = p->in_req[p->in_head];
+        if (!speed_may_serve(t, p, b.length)) break; /* held until a voucher pays for what it got */
         bool wait;
         centry *c = cache_get(t, b.piece, &wait);
         if (!c) break;
@@ -109,6 +111,7 @@ void upload_serve(btt_torrent *t, peer *p)
         t->uploaded += b.length;
         rate_add(&p->up, b.length, now);
         rate_add(&t->up, b.length, now);
+        speed_served(t, p, b.piece, b.begin, b.length);
         sent = true;
     }
     if (!p->n_in) p->in_head = 0;
