@@ -331,6 +331,7 @@ void speed_on_message(btt_torrent *t, peer *p, const uint8_t *data, size_t len)
     case BTT_SPEED_PAY: speed_pay_on_voucher(t, p, &m); break;
     case BTT_SPEED_REFUSE:
         BTT_LOGW(LOG_MOD, "speed: peer refused: %s%s%s", m.code, m.text[0] ? ": " : "", m.text);
+        if (!strcmp(m.code, "bad-channel")) speed_pay_channel_refused(t, p);
         break;
     default: break;
     }

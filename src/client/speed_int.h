@@ -81,6 +81,7 @@ void speed_pay_free(btt_session *s);
 void speed_pay_channel_needed(btt_torrent *t, peer *p); /* a seeder charges us: make sure a channel exists */
 void speed_pay_on_channel(btt_torrent *t, peer *p, const uint8_t id[BTT_CHANNEL_ID_LEN]);
 void speed_pay_on_voucher(btt_torrent *t, peer *p, const btt_speed_msg *m);
+void speed_pay_channel_refused(btt_torrent *t, peer *p); /* the seeder refused our channel */
 void speed_pay_tick(btt_torrent *t, uint64_t now_ms);
 
 #endif

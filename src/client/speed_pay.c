@@ -10,7 +10,12 @@
  *
  * Ledger work (HTTP, blocking) runs on libuv's thread pool, one job at a time, so the wallet's
  * nonces follow each other; results come back on the loop thread, where peers are looked up
- * again by address (a peer may have gone meanwhile). */
+ * again by address (a peer may have gone meanwhile).
+ *
+ * Every channel and voucher is written to the Speed book (btt/speed_book.h) before it counts: a
+ * voucher is booked before it is sent, a received one before it is counted as earned. At start
+ * the book's open channels come back: ours to pay through are reused, those that pay us are
+ * settled at once (what a killed seeder earned is not lost). */
 #define BTT_CLIENT_INTERNAL
 #include "client/speed_int.h"
 
@@ -21,6 +26,8 @@
 
 #include "btt/ledger.h"
 #include "btt/ledger_client.h"
+#include "btt/path.h"
+#include "btt/speed_book.h"
 
 #define RETRY_MS 30000               /* a failed channel open is retried after this */
 #define SETTLE_MARGIN_S 3600         /* close a channel this long before it expires */
@@ -29,8 +36,16 @@
 typedef enum { CH_NONE, CH_OPENING, CH_OPEN, CH_FAILED } ch_state;
 
 /* Downloader: our channel to one payee. */
+typedef struct pending_flow { /* charges booked once the channel has an id */
+    uint8_t info_hash[20];
+    btt_amount amount;
+} pending_flow;
+
 typedef struct out_channel {
     btt_account payee;
+    pending_flow *pending;
+    size_t npending;
+    uint64_t opened;      /* seconds since the epoch */
     ch_state state;
     uint8_t id[BTT_CHANNEL_ID_LEN];
     btt_amount deposit;    /* locked in it */
@@ -46,6 +61,7 @@ typedef struct out_channel {
 typedef struct in_channel {
     uint8_t id[BTT_CHANNEL_ID_LEN];
     btt_account payer;
+    uint64_t opened;
     bool checked;          /* the ledger confirmed payer, payee, deposit and expiry */
     btt_amount deposit;
     uint64_t expiry;
@@ -79,6 +95,7 @@ typedef struct job {
 
 struct speed_pay {
     btt_ledger_client *lc;
+    btt_speed_book *book;
     out_channel *out;
     size_t nout, capout;
     in_channel *in;
@@ -126,6 +143,76 @@ static in_channel *in_find(speed_pay *pay, const uint8_t id[BTT_CHANNEL_ID_LEN],
     memset(c, 0, sizeof *c);
     memcpy(c->id, id, BTT_CHANNEL_ID_LEN);
     return c;
+}
+
+/* ------------------------------------------------------------------ the book */
+
+static void book_out(btt_session *s, const out_channel *c)
+{
+    btt_book_channel r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.id, c->id, sizeof r.id);
+    memcpy(r.ledger, s->sp->ledger, sizeof r.ledger);
+    r.role = BTT_BOOK_PAYER;
+    r.me = s->sp->me;
+    r.peer = c->payee;
+    r.deposit = c->deposit;
+    r.amount = c->cumulative;
+    r.seq = c->seq;
+    r.expiry = c->expiry;
+    r.opened = c->opened;
+    r.state = BTT_BOOK_OPEN;
+    btt_error err = {0};
+    if (btt_speed_book_put(s->sp->pay->book, &r, &err) != BTT_OK) BTT_LOGE(LOG_MOD, "speed: %s", btt_error_str(&err));
+}
+
+static void book_in(btt_session *s, const in_channel *c)
+{
+    btt_book_channel r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.id, c->id, sizeof r.id);
+    memcpy(r.ledger, s->sp->ledger, sizeof r.ledger);
+    r.role = BTT_BOOK_PAYEE;
+    r.me = s->sp->me;
+    r.peer = c->payer;
+    r.deposit = c->deposit;
+    if (c->has_best) {
+        r.amount = c->best.cumulative;
+        r.seq = c->best.seq;
+        memcpy(r.sig, c->best.sig, sizeof r.sig);
+    }
+    r.expiry = c->expiry;
+    r.opened = c->opened;
+    r.state = c->settled ? BTT_BOOK_SETTLED : BTT_BOOK_OPEN;
+    r.settled = c->settled ? r.amount : BTT_AMOUNT_ZERO;
+    btt_error err = {0};
+    if (btt_speed_book_put(s->sp->pay->book, &r, &err) != BTT_OK) BTT_LOGE(LOG_MOD, "speed: %s", btt_error_str(&err));
+}
+
+static void book_flow(btt_session *s, const uint8_t id[BTT_CHANNEL_ID_LEN], const uint8_t info_hash[20], btt_amount a)
+{
+    btt_error err = {0};
+    if (btt_speed_book_add_piece(s->sp->pay->book, id, info_hash, a, &err) != BTT_OK)
+        BTT_LOGE(LOG_MOD, "speed: %s", btt_error_str(&err));
+}
+
+/* A charge before the channel has an id waits in c->pending (one entry per torrent). */
+static void flow_out(btt_session *s, out_channel *c, const uint8_t info_hash[20], btt_amount a)
+{
+    if (c->state == CH_OPEN) {
+        book_flow(s, c->id, info_hash, a);
+        return;
+    }
+    for (size_t i = 0; i < c->npending; i++)
+        if (!memcmp(c->pending[i].info_hash, info_hash, 20)) {
+            if (!btt_amount_add(&c->pending[i].amount, c->pending[i].amount, a)) c->pending[i].amount = BTT_AMOUNT_SUPPLY;
+            return;
+        }
+    pending_flow *v = realloc(c->pending, (c->npending + 1) * sizeof *v);
+    if (!v) return;
+    c->pending = v;
+    memcpy(v[c->npending].info_hash, info_hash, 20);
+    v[c->npending++].amount = a;
 }
 
 /* ------------------------------------------------------------------ the ledger worker */
@@ -271,11 +358,12 @@ static void pay_owed(btt_session *s, out_channel *c, uint32_t piece)
         m.voucher.seq = c->seq + 1;
         m.piece = piece;
         btt_voucher_sign(&m.voucher, s->sp->ledger, s->sp->wallet);
-        speed_send(p, &m);
-        peer_flush(p);
         c->cumulative = total;
         c->seq++;
         c->unsent = BTT_AMOUNT_ZERO;
+        book_out(s, c); /* booked before it leaves: a restart continues above this seq */
+        speed_send(p, &m);
+        peer_flush(p);
         return;
     }
 }
@@ -328,6 +416,21 @@ void speed_pay_channel_needed(btt_torrent *t, peer *p)
     job_push(s, j);
 }
 
+void speed_pay_channel_refused(btt_torrent *t, peer *p)
+{
+    out_channel *c = out_find(t->s->sp->pay, &p->sp->payee, false);
+    if (!c || c->state != CH_OPEN) return;
+    /* settled or refunded meanwhile (e.g. the seeder restarted and closed it): a new one */
+    BTT_LOGI(LOG_MOD, "speed: the seeder no longer takes our channel: opening a new one");
+    c->state = CH_NONE;
+    btt_amount owed = c->unsent;
+    memset(c->id, 0, sizeof c->id);
+    c->cumulative = c->deposit = BTT_AMOUNT_ZERO;
+    c->seq = 0;
+    c->unsent = owed;
+    if (p->sp->pay_rate) speed_pay_channel_needed(t, p);
+}
+
 void speed_piece_passed(btt_torrent *t, const pbuf *pb)
 {
     if (!t->sp || !pb->rate) return;
@@ -348,6 +451,7 @@ void speed_piece_passed(btt_torrent *t, const pbuf *pb)
         }
         out_channel *c = out_find(s->sp->pay, &p->sp->payee, true);
         if (!c || !btt_amount_add(&c->unsent, c->unsent, sum)) continue;
+        flow_out(s, c, t->mi->info_hash, sum);
         if (!btt_amount_add(&s->sp->spent, s->sp->spent, sum) || !btt_amount_add(&t->sp->spent, t->sp->spent, sum))
             continue;
         pay_owed(s, c, pb->piece);
@@ -373,6 +477,12 @@ static void opened(btt_session *s, job *j)
     c->cumulative = BTT_AMOUNT_ZERO;
     c->seq = 0;
     c->state = CH_OPEN;
+    c->opened = wall_now();
+    book_out(s, c);
+    for (size_t i = 0; i < c->npending; i++) book_flow(s, c->id, c->pending[i].info_hash, c->pending[i].amount);
+    free(c->pending);
+    c->pending = NULL;
+    c->npending = 0;
     char amt[BTT_AMOUNT_STRLEN];
     BTT_LOGI(LOG_MOD, "speed: opened a channel locking %s BTT", btt_amount_format(c->deposit, amt));
     FOR_PEERS_OF(s, &c->payee, t, p) send_channel(p, c), peer_flush(p);
@@ -389,6 +499,7 @@ static void topped_up(btt_session *s, job *j)
         return;
     }
     if (!btt_amount_add(&c->deposit, c->deposit, j->amount)) c->deposit = BTT_AMOUNT_SUPPLY;
+    book_out(s, c);
     pay_owed(s, c, 0);
 }
 
@@ -442,7 +553,9 @@ static void checked(btt_session *s, job *j)
     c->payer = ci->payer;
     c->deposit = ci->deposit;
     c->expiry = ci->expiry;
+    if (!c->opened) c->opened = wall_now();
     c->checked = true;
+    book_in(s, c);
     if (!p || !p->sp || memcmp(p->sp->channel, j->channel, BTT_CHANNEL_ID_LEN)) return;
     p->sp->channel_ok = true;
     btt_amount base = c->has_best ? c->best.cumulative : ci->claimed;
@@ -489,6 +602,8 @@ void speed_pay_on_voucher(btt_torrent *t, peer *p, const btt_speed_msg *m)
     if (!btt_amount_sub(&gain, m->voucher.cumulative, before)) gain = BTT_AMOUNT_ZERO;
     c->best = m->voucher;
     c->has_best = true;
+    book_in(s, c); /* booked before it counts */
+    book_flow(s, c->id, t->mi->info_hash, gain);
     /* both sums stay within the supply: every unit came out of one channel's deposit */
     if (!btt_amount_add(&s->sp->earned, s->sp->earned, gain) || !btt_amount_add(&t->sp->earned, t->sp->earned, gain))
         BTT_LOGW(LOG_MOD, "speed: earnings overflow");
@@ -517,6 +632,7 @@ static void closed(btt_session *s, job *j)
         return;
     }
     c->settled = true;
+    book_in(s, c);
     char amt[BTT_AMOUNT_STRLEN];
     BTT_LOGI(LOG_MOD, "speed: settled a channel: %s BTT earned",
              btt_amount_format(c->has_best ? c->best.cumulative : BTT_AMOUNT_ZERO, amt));
@@ -566,17 +682,65 @@ static void job_done(uv_work_t *req, int status)
     }
 }
 
+/* The book's open channels of our account come back: ours are reused while they last, those
+ * paying us are settled now. */
+static void restore(const btt_book_channel *r, void *ud)
+{
+    btt_session *s = ud;
+    speed_pay *pay = s->sp->pay;
+    if (r->state != BTT_BOOK_OPEN || memcmp(r->ledger, s->sp->ledger, sizeof r->ledger)) return;
+    if (r->role == BTT_BOOK_PAYER) {
+        if (r->expiry < wall_now() + SETTLE_MARGIN_S) return; /* too close to expiry to pay into */
+        out_channel *c = out_find(pay, &r->peer, true);
+        if (!c) return;
+        memcpy(c->id, r->id, sizeof c->id);
+        c->state = CH_OPEN;
+        c->deposit = r->deposit;
+        c->cumulative = r->amount;
+        c->seq = r->seq;
+        c->expiry = r->expiry;
+        c->opened = r->opened;
+        return;
+    }
+    in_channel *c = in_find(pay, r->id, true);
+    if (!c) return;
+    c->payer = r->peer;
+    c->deposit = r->deposit;
+    c->expiry = r->expiry;
+    c->opened = r->opened;
+    c->checked = true;
+    if (r->seq) {
+        c->has_best = true;
+        memcpy(c->best.channel, r->id, sizeof r->id);
+        c->best.cumulative = r->amount;
+        c->best.seq = r->seq;
+        memcpy(c->best.sig, r->sig, sizeof r->sig);
+    }
+}
+
 btt_err speed_pay_init(btt_session *s, btt_error *err)
 {
     speed_pay *pay = calloc(1, sizeof *pay);
     if (!pay) return btt_error_set(err, BTT_ENOMEM, "out of memory");
     btt_ledger_client_config cfg = {.url = s->sp->url[0] ? s->sp->url : NULL};
     btt_err e = btt_ledger_client_new(&cfg, &pay->lc, err);
+    char *path = e == BTT_OK ? btt_path_join(s->state_dir, BTT_SPEED_BOOK_FILE) : NULL;
+    if (e == BTT_OK && !path) e = btt_error_set(err, BTT_ENOMEM, "out of memory");
+    if (e == BTT_OK) e = btt_path_mkparents(path, err);
+    if (e == BTT_OK) e = btt_speed_book_open(path, true, &pay->book, err);
+    free(path);
+    s->sp->pay = pay;
+    if (e == BTT_OK) e = btt_speed_book_channels(pay->book, &s->sp->me, restore, s, err);
     if (e != BTT_OK) {
-        free(pay);
+        speed_pay_free(s);
         return e;
     }
-    s->sp->pay = pay;
+    size_t earned = 0;
+    for (size_t i = 0; i < pay->nin; i++) {
+        earned++;
+        start_close(s, &pay->in[i]);
+    }
+    if (earned) BTT_LOGI(LOG_MOD, "speed: settling %zu channel(s) left open by an earlier run", earned);
     return BTT_OK;
 }
 
@@ -585,6 +749,8 @@ void speed_pay_free(btt_session *s)
     speed_pay *pay = s->sp->pay;
     if (!pay) return;
     btt_ledger_client_free(pay->lc);
+    btt_speed_book_close(pay->book);
+    for (size_t i = 0; i < pay->nout; i++) free(pay->out[i].pending);
     free(pay->out);
     free(pay->in);
     free(pay);
