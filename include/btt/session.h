@@ -28,6 +28,8 @@ typedef struct btt_speed_opts {
     uint64_t reserve_base;            /* seeding: reserve price at completion, units/KiB */
     uint64_t reserve_growth;          /* units/KiB added per hour nobody else held the torrent */
     uint64_t reserve_cap;             /* units/KiB; the price never grows above this */
+    uint32_t guard_hold_ms;           /* how long an unpaid peer's requests are held before it is
+                                         choked with a strike (0: 30 s; tests shorten it) */
 } btt_speed_opts;
 
 typedef struct btt_session_opts {

@@ -127,6 +127,9 @@ int cli_speed_setup(const char *cmd, cli_speed *c, btt_session_opts *opts)
     o->reserve_base = c->reserve;
     o->reserve_growth = c->growth;
     o->reserve_cap = c->cap;
+    const char *hold = getenv("BTT_SPEED_GUARD_HOLD_MS"); /* for tests and very slow links */
+    uint64_t hold_ms;
+    if (hold && parse_u64(hold, 3600000, &hold_ms)) o->guard_hold_ms = (uint32_t)hold_ms;
     char acc[BTT_ACCOUNT_STR_LEN + 1], bal[BTT_AMOUNT_STRLEN], bud[BTT_AMOUNT_STRLEN];
     printf("speed: account %s on ledger %s, balance %s BTT, budget %s BTT, spending rate %u.%03u\n",
            btt_account_format(btt_wallet_account(c->wallet), acc), info.name,

@@ -31,6 +31,7 @@ btt_err speed_session_init(btt_session *s, btt_error *err)
     ss->reserve_base = o->reserve_base;
     ss->reserve_growth = o->reserve_growth;
     ss->reserve_cap = o->reserve_cap;
+    ss->guard_hold_ms = o->guard_hold_ms ? o->guard_hold_ms : BTT_GUARD_HOLD_MS;
     randombytes_buf(ss->secret, sizeof ss->secret);
     s->sp = ss;
     btt_err e = speed_pay_init(s, err);
@@ -173,6 +174,8 @@ static void send_bid(btt_torrent *t, peer *p, uint64_t bid_rate)
 
 /* --------------------------------------------------------------------- negotiation */
 
+static bool account_banned(const speed_session *ss, const btt_account *a, uint64_t now);
+
 btt_err speed_build_ext_handshake(btt_torrent *t, peer *p, btt_buf *b)
 {
     btt_addr me = btt_session_listen_addr(t->s);
@@ -183,6 +186,7 @@ btt_err speed_build_ext_handshake(btt_torrent *t, peer *p, btt_buf *b)
     }
     if (!p->sp && !(p->sp = calloc(1, sizeof *p->sp))) return BTT_ENOMEM;
     btt_guard_init(&p->sp->guard, t->mi->piece_length);
+    p->sp->guard.hold_limit_ms = t->s->sp->guard_hold_ms;
     randombytes_buf(p->sp->our_ch, sizeof p->sp->our_ch);
     const speed_session *ss = t->s->sp;
     btt_speed_hello h;
@@ -217,6 +221,10 @@ void speed_on_ext_handshake(btt_torrent *t, peer *p, const btt_ext_handshake *h)
     if (e != BTT_OK || memcmp(sp->theirs.ledger, ss->ledger, sizeof ss->ledger) ||
         !memcmp(sp->theirs.pk.key, ss->me.key, sizeof ss->me.key)) {
         BTT_LOGD(LOG_MOD, "speed: peer is legacy (%s)", e != BTT_OK ? btt_error_str(&err) : "another ledger or ourselves");
+        return;
+    }
+    if (account_banned(ss, &sp->theirs.pk, now_ms(t))) {
+        peer_close(p, "speed: a banned account");
         return;
     }
     sp->ext_id = id;
@@ -337,6 +345,28 @@ void speed_on_message(btt_torrent *t, peer *p, const uint8_t *data, size_t len)
     }
 }
 
+/* Bans by address (session_ban) and by account: on loopback several peers share an address, and
+ * a banned account is refused whatever address it comes from. */
+void speed_ban(btt_torrent *t, peer *p, const char *why)
+{
+    speed_session *ss = t->s->sp;
+    uint64_t now = now_ms(t);
+    size_t cap = sizeof ss->banned / sizeof *ss->banned, i = ss->nbanned++ % cap; /* the oldest goes first */
+    ss->banned[i].account = p->sp->theirs.pk;
+    ss->banned[i].until_ms = now + BTT_GUARD_BAN_MS;
+    char acct[BTT_ACCOUNT_STR_LEN + 1];
+    BTT_LOGW(LOG_MOD, "speed: banned %s: %s", btt_account_format(&p->sp->theirs.pk, acct), why);
+    session_ban(t->s, &p->addr, BTT_GUARD_BAN_MS, why);
+}
+
+static bool account_banned(const speed_session *ss, const btt_account *a, uint64_t now)
+{
+    size_t cap = sizeof ss->banned / sizeof *ss->banned, n = ss->nbanned < cap ? ss->nbanned : cap;
+    for (size_t i = 0; i < n; i++)
+        if (ss->banned[i].until_ms > now && !memcmp(ss->banned[i].account.key, a->key, sizeof a->key)) return true;
+    return false;
+}
+
 void speed_peer_free(peer *p)
 {
     free(p->sp);
@@ -363,6 +393,9 @@ void speed_before_unchoke(btt_torrent *t, peer *p, uint64_t price, void (*choke)
     m.lock = btt_speed_charge(price, 2 * t->mi->piece_length);
     m.expiry = SPEED_CHANNEL_LIFETIME_S;
     speed_send(p, &m);
+    char acct[BTT_ACCOUNT_STR_LEN + 1];
+    BTT_LOGI(LOG_MOD, "speed: %s %s at %llu/KiB (bid %llu)", price ? "selling to" : "serving for free",
+             btt_account_format(&sp->theirs.pk, acct), (unsigned long long)price, (unsigned long long)sp->bid);
     sp->rate_told = price;
     btt_guard_set_rate(&sp->guard, price);
 }
@@ -407,7 +440,7 @@ void speed_tick(btt_torrent *t, uint64_t now)
             p->sp->rate_told = 0; /* a new bid_response precedes any later unchoke */
             btt_guard_set_rate(&p->sp->guard, 0);
         } else if (v == BTT_GUARD_BAN) {
-            session_ban(t->s, &p->addr, BTT_GUARD_BAN_MS, "did not pay for data (3 strikes)");
+            speed_ban(t, p, "did not pay for data (3 strikes)");
         }
     }
     speed_pay_tick(t, now);

@@ -24,7 +24,13 @@ struct speed_session {
     uint32_t permille;
     btt_amount budget, spent, earned;
     uint64_t reserve_base, reserve_growth, reserve_cap;
+    uint32_t guard_hold_ms;
     uint8_t secret[20]; /* the challenge PRNG's secret */
+    struct {
+        btt_account account;
+        uint64_t until_ms;
+    } banned[64];       /* accounts refused for a while: a ring, the newest overwrite the oldest */
+    size_t nbanned;     /* bans ever made */
     speed_pay *pay;
 };
 
@@ -69,6 +75,7 @@ struct speed_peer {
 void speed_send(peer *p, const btt_speed_msg *m);
 void speed_refuse(peer *p, const char *code, const char *text);
 void speed_malformed(btt_torrent *t, peer *p, const char *why);
+void speed_ban(btt_torrent *t, peer *p, const char *why); /* disconnect; refuse address and account */
 void speed_reserve_changed(btt_torrent *t); /* price or challenge changed: tell every Speed peer */
 
 /* speed_proof.c */

@@ -586,7 +586,7 @@ void speed_pay_on_voucher(btt_torrent *t, peer *p, const btt_speed_msg *m)
     }
     if (!btt_voucher_verify(&m->voucher, s->sp->ledger, &sp->theirs.pk)) {
         speed_refuse(p, "bad-voucher", "the voucher's signature does not verify");
-        session_ban(s, &p->addr, BTT_GUARD_BAN_MS, "sent a forged voucher");
+        speed_ban(t, p, "sent a forged voucher");
         return;
     }
     if (btt_amount_cmp(m->voucher.cumulative, c->deposit) > 0) {

@@ -65,6 +65,7 @@ void speed_on_proof(btt_torrent *t, peer *p, const btt_speed_msg *m)
     BTT_LOGI(LOG_MOD, "speed: %s proved it holds the torrent: reserve price back to %llu/KiB",
              btt_account_format(&sp->theirs.pk, acct), (unsigned long long)st->reserve.base);
     btt_reserve_held(&st->reserve, now);
+    btt_challenge_uploaded(&st->chal, m->piece, m->chunk); /* the next challenge is another block */
     btt_challenge_next(&st->chal);
     speed_reserve_changed(t);
 }
