@@ -422,6 +422,22 @@ void speed_pay_channel_refused(btt_torrent *t, peer *p)
     if (!c || c->state != CH_OPEN) return;
     /* settled or refunded meanwhile (e.g. the seeder restarted and closed it): a new one */
     BTT_LOGI(LOG_MOD, "speed: the seeder no longer takes our channel: opening a new one");
+    /* the seeder settled it (it closes channels when it stops): so the book says */
+    btt_book_channel r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.id, c->id, sizeof r.id);
+    memcpy(r.ledger, t->s->sp->ledger, sizeof r.ledger);
+    r.role = BTT_BOOK_PAYER;
+    r.me = t->s->sp->me;
+    r.peer = c->payee;
+    r.deposit = c->deposit;
+    r.amount = r.settled = c->cumulative;
+    r.seq = c->seq;
+    r.expiry = c->expiry;
+    r.opened = c->opened;
+    r.state = BTT_BOOK_SETTLED;
+    btt_error err = {0};
+    if (btt_speed_book_put(t->s->sp->pay->book, &r, &err) != BTT_OK) BTT_LOGE(LOG_MOD, "speed: %s", btt_error_str(&err));
     c->state = CH_NONE;
     btt_amount owed = c->unsent;
     memset(c->id, 0, sizeof c->id);
