@@ -42,6 +42,7 @@ typedef struct btt_session_opts {
     uint32_t optimistic_slots; /* default 1 */
     const char *state_dir;     /* resume data; default $BTT_STATE_DIR, else ~/.local/state/btt */
     bool no_trackers;          /* ignore the torrents' trackers */
+    uint64_t max_upload;       /* bytes/s over all torrents and peers; 0: no limit */
     btt_speed_opts speed;
 } btt_session_opts;
 

@@ -33,6 +33,7 @@ static const char get_help[] =
     "      --no-trackers      do not contact the torrent's trackers\n"
     "      --max-peers N      connections per torrent (default 60)\n"
     "      --slots N          upload slots (default 4)\n"
+    "      --max-upload RATE  upload at most RATE bytes/s in all (suffix K or M: KiB/s, MiB/s)\n"
     "  -v, --verbose          log peers and trackers to stderr (twice: debug)\n"
     "  -h, --help             this help\n" CLI_SPEED_HELP;
 
@@ -49,6 +50,7 @@ static const char seed_help[] =
     "      --no-trackers      do not contact the torrent's trackers\n"
     "      --max-peers N      connections (default 60)\n"
     "      --slots N          upload slots (default 4)\n"
+    "      --max-upload RATE  upload at most RATE bytes/s (suffix K or M: KiB/s, MiB/s)\n"
     "  -v, --verbose          log peers and trackers to stderr (twice: debug)\n"
     "  -h, --help             this help\n" CLI_SPEED_HELP;
 
@@ -188,6 +190,20 @@ static void on_error(void *ud, btt_torrent *t, const btt_error *err)
     stop(a);
 }
 
+/* "8M" -> 8 MiB, "500K", "100000": bytes (per second), 1 B to 1 TiB */
+static bool parse_rate(const char *s, uint64_t *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9') return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10, end++;
+    else if (*end == 'M' || *end == 'm') shift = 20, end++;
+    if (*end || v == 0 || v > (1ULL << 40) >> shift) return false;
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
 /* "0,2-4" -> indexes */
 static int parse_files(const char *s, uint32_t **out, size_t *n)
 {
@@ -223,7 +239,7 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
         {"files", required_argument, NULL, 'f'},    {"no-trackers", no_argument, NULL, 'T'},
         {"max-peers", required_argument, NULL, 'm'}, {"slots", required_argument, NULL, 'u'},
         {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
-        CLI_SPEED_OPTIONS,                          {NULL, 0, NULL, 0}};
+        {"max-upload", required_argument, NULL, 'U'}, CLI_SPEED_OPTIONS, {NULL, 0, NULL, 0}};
     cli_speed sp;
     cli_speed_init(&sp);
     const char *dir = ".";
@@ -267,6 +283,10 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
             if (*end || v < 1 || v > 10000) return cli_error(cmd, "--%s %s: expected 1 to 10000", c == 'm' ? "max-peers" : "slots", optarg);
             if (c == 'm') so.max_peers = (uint32_t)v;
             else so.unchoke_slots = (uint32_t)v;
+            break;
+        case 'U':
+            if (!parse_rate(optarg, &so.max_upload))
+                return cli_error(cmd, "--max-upload %s: expected bytes per second, e.g. 500K or 8M", optarg);
             break;
         case 'v': verbose++; break;
         case 'h':

@@ -187,6 +187,7 @@ void torrent_create_empty_files(btt_torrent *t);
 /* upload.c */
 void upload_serve(btt_torrent *t, peer *p);
 void upload_cache_clear(btt_torrent *t);
+void upload_throttle_tick(btt_session *s); /* tokens came back: serve the peers that waited */
 bool upload_cache_busy(const btt_torrent *t);
 
 /* ---- session ---- */
@@ -212,6 +213,8 @@ struct btt_session {
     size_t nbans, capbans;
     uint64_t rng;
     speed_session *sp;
+    uint64_t up_tokens, up_refill_ms; /* --max-upload: a token bucket of bytes, at most 1 s worth */
+    bool up_throttled;                /* a peer waits for tokens: serve again on the next tick */
     bool closing;
     int open_handles;
     void (*done)(void *ud);

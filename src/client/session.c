@@ -131,6 +131,7 @@ static void on_tick(uv_timer_t *h)
     btt_session *s = h->data;
     uint64_t now = uv_now(s->loop);
     for (btt_torrent *t = s->torrents; t; t = t->next) torrent_tick(t, now);
+    upload_throttle_tick(s);
     for (peer *p = s->pending, *next; p; p = next) {
         next = p->next;
         if (now - p->connected_ms > 20000) peer_close(p, "handshake timed out");
