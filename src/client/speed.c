@@ -185,7 +185,10 @@ btt_err speed_build_ext_handshake(btt_torrent *t, peer *p, btt_buf *b)
                                        (int64_t)t->mi->info_len);
     }
     if (!p->sp && !(p->sp = calloc(1, sizeof *p->sp))) return BTT_ENOMEM;
-    btt_guard_init(&p->sp->guard, t->mi->piece_length);
+    /* The guard's allowance: the piece being sent plus one sent piece whose voucher is on its way
+     * (docs/speed-protocol.md 4). With one piece only, every piece would stall the transfer for a
+     * round trip plus the time the piece spends in the send queue. */
+    btt_guard_init(&p->sp->guard, 2 * (uint64_t)t->mi->piece_length);
     p->sp->guard.hold_limit_ms = t->s->sp->guard_hold_ms;
     randombytes_buf(p->sp->our_ch, sizeof p->sp->our_ch);
     const speed_session *ss = t->s->sp;
@@ -390,7 +393,7 @@ void speed_before_unchoke(btt_torrent *t, peer *p, uint64_t price, void (*choke)
     btt_speed_msg m = msg_of(BTT_SPEED_BID_RESPONSE);
     m.rate = price;
     m.payee = t->s->sp->me;
-    m.lock = btt_speed_charge(price, 2 * t->mi->piece_length);
+    m.lock = btt_speed_charge(price, 3 * (uint64_t)t->mi->piece_length); /* above the guard's allowance */
     m.expiry = SPEED_CHANNEL_LIFETIME_S;
     speed_send(p, &m);
     char acct[BTT_ACCOUNT_STR_LEN + 1];
@@ -414,6 +417,8 @@ void speed_served(btt_torrent *t, peer *p, uint32_t piece, uint32_t begin, uint3
     btt_challenge_uploaded(&t->sp->chal, piece, begin / BTT_SPEED_BLOCK);
     if (p->sp && p->sp->rate_told) btt_guard_served(&p->sp->guard, len);
 }
+
+bool speed_pays(const peer *p) { return p->sp && p->sp->rate_told; }
 
 uint64_t speed_rate_of(const peer *p) { return p->sp && p->sp->active ? p->sp->pay_rate : 0; }
 

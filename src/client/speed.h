@@ -47,6 +47,9 @@ bool speed_defer_unchoke(btt_torrent *t, const peer *p);
 bool speed_may_serve(btt_torrent *t, peer *p, uint32_t len);
 void speed_served(btt_torrent *t, peer *p, uint32_t piece, uint32_t begin, uint32_t len);
 
+/* Serving: p pays for what it gets now (a Speed winner) */
+bool speed_pays(const peer *p);
+
 /* Downloading: the rate p charges for blocks it sends now (0: free). */
 uint64_t speed_rate_of(const peer *p);
 

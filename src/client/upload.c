@@ -108,9 +108,11 @@ void upload_throttle_tick(btt_session *s)
 {
     if (!s->up_throttled) return;
     s->up_throttled = false;
-    for (btt_torrent *t = s->torrents; t; t = t->next)
-        for (peer *p = t->peers; p; p = p->next)
-            if (p->state == P_ACTIVE && p->n_in) upload_serve(t, p);
+    /* peers that pay (Speed) are served from the new tokens first, then everyone else */
+    for (int pass = 0; pass < 2; pass++)
+        for (btt_torrent *t = s->torrents; t; t = t->next)
+            for (peer *p = t->peers; p; p = p->next)
+                if (p->state == P_ACTIVE && p->n_in && speed_pays(p) == (pass == 0)) upload_serve(t, p);
 }
 
 void upload_serve(btt_torrent *t, peer *p)
