@@ -60,6 +60,10 @@ typedef struct btt_announcer btt_announcer;
 
 typedef struct btt_announcer_stats {
     uint64_t uploaded, downloaded, left;
+    /* BitTorrent Speed (docs/speed-protocol.md 5.1): announce our bid (0: none) and, with
+     * sortbid, ask for the highest bidders first (a Speed seeder) */
+    bool bidannounce, sortbid;
+    uint64_t bid;
 } btt_announcer_stats;
 
 typedef struct btt_announcer_cbs {

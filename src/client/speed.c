@@ -418,6 +418,13 @@ void speed_served(btt_torrent *t, peer *p, uint32_t piece, uint32_t begin, uint3
     if (p->sp && p->sp->rate_told) btt_guard_served(&p->sp->guard, len);
 }
 
+void speed_announce(const btt_torrent *t, bool *bidannounce, uint64_t *bid, bool *sortbid)
+{
+    *bidannounce = t->sp != NULL;
+    *bid = t->sp && !t->complete ? t->sp->bid : 0;
+    *sortbid = t->sp && t->complete;
+}
+
 bool speed_pays(const peer *p) { return p->sp && p->sp->rate_told; }
 
 uint64_t speed_rate_of(const peer *p) { return p->sp && p->sp->active ? p->sp->pay_rate : 0; }

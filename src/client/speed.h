@@ -55,6 +55,9 @@ uint64_t speed_rate_of(const peer *p);
 
 /* A piece passed its hash check: pay each seeder for the blocks it sent (pb->rate). */
 void speed_piece_passed(btt_torrent *t, const pbuf *pb);
+/* What an announce says of Speed: bidannounce with our bid when downloading, with sortbid
+ * when seeding (the highest bidders first); nothing without Speed. */
+void speed_announce(const btt_torrent *t, bool *bidannounce, uint64_t *bid, bool *sortbid);
 /* Once a second. */
 void speed_tick(btt_torrent *t, uint64_t now_ms);
 void speed_stats(const btt_torrent *t, btt_torrent_stats *out);

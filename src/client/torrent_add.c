@@ -31,6 +31,7 @@ static void ann_stats(void *ud, btt_announcer_stats *out)
     for (uint32_t i = 0; i < t->mi->num_pieces; i++)
         if (btt_picker_wants(t->pk, i)) left += btt_metainfo_piece_size(t->mi, i);
     out->left = left;
+    speed_announce(t, &out->bidannounce, &out->bid, &out->sortbid);
 }
 
 static void ann_peers(void *ud, const btt_addr *peers, size_t n)

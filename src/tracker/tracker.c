@@ -944,6 +944,9 @@ static void fill_req(btt_announcer *a, btt_announce_req *r, btt_announce_event e
     r->uploaded = st.uploaded;
     r->downloaded = st.downloaded;
     r->left = st.left;
+    r->bidannounce = st.bidannounce;
+    r->bid = st.bid;
+    r->sortbid = st.sortbid;
     r->event = ev;
     r->numwant = ev == BTT_EVENT_STOPPED ? 0 : NUMWANT;
     r->key = a->c->key;
