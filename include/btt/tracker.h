@@ -72,6 +72,9 @@ typedef struct btt_announcer_cbs {
     void (*stats)(void *ud, btt_announcer_stats *out);
     /* peers from a successful announce */
     void (*peers)(void *ud, const btt_addr *peers, size_t n);
+    /* optional: the tracker's claim of each peer's bid, when the reply carried bids
+     * (bidannounce, docs/speed-protocol.md 5.1); called after peers */
+    void (*bids)(void *ud, const btt_addr *peers, const uint64_t *bids, size_t n);
     /* optional: a tracker's error or warning, for the log and the UI */
     void (*status)(void *ud, const char *url, btt_err result, const char *message);
     /* optional: the extra query for HTTP announces (Speed's bid); may return NULL */

@@ -126,6 +126,7 @@ typedef struct candidate {
     uint8_t fails;
     bool connected;
     uint64_t retry_ms;
+    uint64_t hint_bid; /* Speed: the bid a tracker claimed for it (bidannounce); 0: none */
 } candidate;
 
 struct btt_torrent {
@@ -182,6 +183,9 @@ void torrent_close(btt_torrent *t, void (*done)(btt_session *s));
 bool torrent_accepts_peer(btt_torrent *t);
 void torrent_choke(btt_torrent *t, peer *p); /* chokes p now (its queued requests are rejected) */
 peer *torrent_find_peer(btt_torrent *t, const btt_addr *a);
+/* A tracker's claim of a candidate's bid (0: none known), and recording one. */
+uint64_t torrent_hint_bid(btt_torrent *t, const btt_addr *a);
+void torrent_set_hint_bid(btt_torrent *t, const btt_addr *a, uint64_t bid);
 void torrent_create_empty_files(btt_torrent *t);
 
 /* upload.c */

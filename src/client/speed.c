@@ -252,6 +252,15 @@ static void became_active(btt_torrent *t, peer *p)
 static void on_bid(btt_torrent *t, peer *p, uint64_t bid_rate)
 {
     speed_peer *sp = p->sp;
+    /* trackers' bids are hints, never trusted: a peer that bids far below what it told the
+     * tracker was bidding for attention it will not pay for (docs/speed-protocol.md 3.4) */
+    uint64_t hint = torrent_hint_bid(t, &p->addr);
+    if (hint && bid_rate < hint / 2) {
+        BTT_LOGW(LOG_MOD, "speed: a peer bid %llu/KiB after telling the tracker %llu: disconnected",
+                 (unsigned long long)bid_rate, (unsigned long long)hint);
+        peer_close(p, "speed: bid far below its tracker bid");
+        return;
+    }
     bool was = sp->bid >= speed_reserve_price(t) && sp->bid;
     sp->bid = bid_rate;
     /* a new eligible bidder (waiting for a slot, or on a free one): the auction runs at once

@@ -604,6 +604,18 @@ static candidate *find_candidate(btt_torrent *t, const btt_addr *a)
     return NULL;
 }
 
+uint64_t torrent_hint_bid(btt_torrent *t, const btt_addr *a)
+{
+    candidate *c = find_candidate(t, a);
+    return c ? c->hint_bid : 0;
+}
+
+void torrent_set_hint_bid(btt_torrent *t, const btt_addr *a, uint64_t bid)
+{
+    candidate *c = find_candidate(t, a);
+    if (c) c->hint_bid = bid;
+}
+
 void btt_torrent_add_peer(btt_torrent *t, const btt_addr *a)
 {
     if (t->state == T_STOPPING || t->state == T_STOPPED) return;
@@ -617,7 +629,7 @@ void btt_torrent_add_peer(btt_torrent *t, const btt_addr *a)
         t->cand = v;
         t->capcand = cap;
     }
-    t->cand[t->ncand++] = (candidate){*a, 0, false, 0};
+    t->cand[t->ncand++] = (candidate){*a, 0, false, 0, 0};
 }
 
 void torrent_peer_attached(btt_torrent *t, peer *p)

@@ -40,6 +40,12 @@ static void ann_peers(void *ud, const btt_addr *peers, size_t n)
     for (size_t i = 0; i < n; i++) btt_torrent_add_peer(t, &peers[i]);
 }
 
+static void ann_bids(void *ud, const btt_addr *peers, const uint64_t *bids, size_t n)
+{
+    btt_torrent *t = ud;
+    for (size_t i = 0; i < n; i++) torrent_set_hint_bid(t, &peers[i], bids[i]);
+}
+
 static void ann_status(void *ud, const char *url, btt_err result, const char *message)
 {
     (void)ud;
@@ -56,7 +62,7 @@ static void start_running(btt_torrent *t)
     btt_error serr = {0};
     if (speed_torrent_start(t, &serr) != BTT_OK) BTT_LOGW(LOG_MOD, "speed off for this torrent: %s", btt_error_str(&serr));
     if (t->mi->num_tiers && !t->s->o.no_trackers) {
-        btt_announcer_cbs cbs = {.ud = t, .stats = ann_stats, .peers = ann_peers, .status = ann_status};
+        btt_announcer_cbs cbs = {.ud = t, .stats = ann_stats, .peers = ann_peers, .bids = ann_bids, .status = ann_status};
         btt_addr me = btt_session_listen_addr(t->s);
         btt_error err = {0};
         if (btt_announcer_new(t->s->trackers, t->mi->tiers, t->mi->num_tiers, t->mi->info_hash, t->s->peer_id, me.port,

@@ -1104,6 +1104,7 @@ static void on_announce_reply(void *ud, btt_err result, const btt_announce_resp 
         if (a->stopping) return;
     }
     if (resp->num_peers && a->cbs.peers) a->cbs.peers(a->cbs.ud, resp->peers, resp->num_peers);
+    if (resp->num_peers && resp->bids && a->cbs.bids) a->cbs.bids(a->cbs.ud, resp->peers, resp->bids, resp->num_peers);
 }
 
 btt_err btt_announcer_new(btt_tracker_client *c, const btt_tier *tiers, size_t num_tiers,
