@@ -182,6 +182,8 @@ void torrent_maybe_stopped(btt_torrent *t); /* a thread-pool job of a stopping t
 void torrent_close(btt_torrent *t, void (*done)(btt_session *s));
 bool torrent_accepts_peer(btt_torrent *t);
 void torrent_choke(btt_torrent *t, peer *p); /* chokes p now (its queued requests are rejected) */
+void torrent_rechoke_now(btt_torrent *t);    /* a choker round now (e.g. a new bid came) */
+void torrent_connect_now(btt_torrent *t);    /* connect to candidates now rather than at the next tick */
 peer *torrent_find_peer(btt_torrent *t, const btt_addr *a);
 /* A tracker's claim of a candidate's bid (0: none known), and recording one. */
 uint64_t torrent_hint_bid(btt_torrent *t, const btt_addr *a);

@@ -98,6 +98,12 @@ uint64_t speed_reserve_price(btt_torrent *t)
     return t->sp && t->sp->reserve_on ? btt_reserve_price(&t->sp->reserve, now_ms(t)) : 0;
 }
 
+uint64_t speed_allowance(const btt_torrent *t)
+{
+    uint64_t two = 2 * (uint64_t)t->mi->piece_length;
+    return two > SPEED_ALLOWANCE_MIN ? two : SPEED_ALLOWANCE_MIN;
+}
+
 /* ------------------------------------------------------------------------ sending */
 
 void speed_send(peer *p, const btt_speed_msg *m)
@@ -185,10 +191,10 @@ btt_err speed_build_ext_handshake(btt_torrent *t, peer *p, btt_buf *b)
                                        (int64_t)t->mi->info_len);
     }
     if (!p->sp && !(p->sp = calloc(1, sizeof *p->sp))) return BTT_ENOMEM;
-    /* The guard's allowance: the piece being sent plus one sent piece whose voucher is on its way
-     * (docs/speed-protocol.md 4). With one piece only, every piece would stall the transfer for a
-     * round trip plus the time the piece spends in the send queue. */
-    btt_guard_init(&p->sp->guard, 2 * (uint64_t)t->mi->piece_length);
+    /* The guard's allowance (docs/speed-protocol.md 4): two pieces (the one being sent and one
+     * whose voucher is on its way) or SPEED_ALLOWANCE_MIN bytes, whichever is more. Less would stall
+     * a fast link for a round trip plus the time a piece spends in the send queues every piece. */
+    btt_guard_init(&p->sp->guard, speed_allowance(t));
     p->sp->guard.hold_limit_ms = t->s->sp->guard_hold_ms;
     randombytes_buf(p->sp->our_ch, sizeof p->sp->our_ch);
     const speed_session *ss = t->s->sp;
@@ -267,7 +273,7 @@ static void on_bid(btt_torrent *t, peer *p, uint64_t bid_rate)
      * rather than at the next 10 s round */
     if (!was && bid_rate && bid_rate >= speed_reserve_price(t) && p->peer_interested &&
         (p->am_choking || !sp->rate_told))
-        t->choker.next_ms = 0;
+        torrent_rechoke_now(t);
 }
 
 static void on_bid_response(btt_torrent *t, peer *p, const btt_speed_msg *m)
@@ -402,7 +408,7 @@ void speed_before_unchoke(btt_torrent *t, peer *p, uint64_t price, void (*choke)
     btt_speed_msg m = msg_of(BTT_SPEED_BID_RESPONSE);
     m.rate = price;
     m.payee = t->s->sp->me;
-    m.lock = btt_speed_charge(price, 3 * (uint64_t)t->mi->piece_length); /* above the guard's allowance */
+    m.lock = btt_speed_charge(price, speed_allowance(t) + t->mi->piece_length); /* above the guard's allowance */
     m.expiry = SPEED_CHANNEL_LIFETIME_S;
     speed_send(p, &m);
     char acct[BTT_ACCOUNT_STR_LEN + 1];

@@ -11,6 +11,7 @@
 #include "btt/speed_price.h"
 #include "btt/speed_reserve.h"
 
+#define SPEED_ALLOWANCE_MIN (4u << 20) /* bytes a paying peer may owe at least (the guard) */
 #define SPEED_BID_GRACE_MS 3000 /* a Speed peer's bid may take this long: no free slot before it */
 #define SPEED_CHANNEL_LIFETIME_S 86400 /* the least channel lifetime a seeder asks for (bid_response expiry) */
 
@@ -72,6 +73,7 @@ struct speed_peer {
 };
 
 /* speed.c */
+uint64_t speed_allowance(const btt_torrent *t); /* bytes a paying peer may owe: max(2 pieces, 4 MiB) */
 void speed_send(peer *p, const btt_speed_msg *m);
 void speed_refuse(peer *p, const char *code, const char *text);
 void speed_malformed(btt_torrent *t, peer *p, const char *why);

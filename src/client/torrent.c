@@ -630,6 +630,7 @@ void btt_torrent_add_peer(btt_torrent *t, const btt_addr *a)
         t->capcand = cap;
     }
     t->cand[t->ncand++] = (candidate){*a, 0, false, 0, 0};
+    if (t->state == T_RUNNING) torrent_connect_now(t); /* not at the next tick: up to 0.5 s later */
 }
 
 void torrent_peer_attached(btt_torrent *t, peer *p)
@@ -701,6 +702,10 @@ void torrent_peer_connect_failed(btt_torrent *t, const btt_addr *a)
 
 /* ---- periodic work ---- */
 
+static void connect_more(btt_torrent *t, uint64_t now);
+
+void torrent_connect_now(btt_torrent *t) { connect_more(t, now_ms(t)); }
+
 static void connect_more(btt_torrent *t, uint64_t now)
 {
     btt_session *s = t->s;
@@ -724,6 +729,10 @@ static void connect_more(btt_torrent *t, uint64_t now)
         }
     }
 }
+
+static void rechoke(btt_torrent *t, uint64_t now);
+
+void torrent_rechoke_now(btt_torrent *t) { rechoke(t, now_ms(t)); }
 
 static void rechoke(btt_torrent *t, uint64_t now)
 {

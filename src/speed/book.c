@@ -82,10 +82,12 @@ btt_err btt_speed_book_open(const char *path, bool create, btt_speed_book **out,
         e = btt_error_set(err, BTT_EVERSION, "%s: a newer Speed book (version %d) than this btt knows", path, ver);
         goto out;
     }
-    char init[160];
-    snprintf(init, sizeof init, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA application_id=%d;"
+    /* one transaction for the whole set-up: a fresh book costs one sync, not one per statement */
+    char init[200];
+    snprintf(init, sizeof init, "PRAGMA synchronous=NORMAL; PRAGMA journal_mode=WAL; BEGIN; PRAGMA application_id=%d;"
              " PRAGMA user_version=%d;", BOOK_APP_ID, BOOK_SCHEMA);
-    if (sqlite3_exec(b->db, init, NULL, NULL, NULL) != SQLITE_OK || sqlite3_exec(b->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(b->db, init, NULL, NULL, NULL) != SQLITE_OK || sqlite3_exec(b->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         e = fail(b, err, "setting up");
         goto out;
     }
