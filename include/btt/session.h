@@ -10,11 +10,27 @@
 #include <uv.h>
 
 #include "btt/addr.h"
+#include "btt/amount.h"
 #include "btt/error.h"
 #include "btt/metainfo.h"
+#include "btt/wallet.h"
 
 typedef struct btt_session btt_session;
 typedef struct btt_torrent btt_torrent;
+
+/* BitTorrent Speed (docs/speed-protocol.md): off unless a wallet is given. */
+typedef struct btt_speed_opts {
+    const btt_wallet *wallet;         /* NULL: Speed off; else kept (not owned) until the session is freed */
+    uint8_t ledger_id[32];            /* the ledger the wallet's funds are on (from its /v1/info) */
+    const char *ledger_url;           /* its HTTP API (docs/ledger-api.md), for channels and settlement */
+    uint32_t spending_permille;       /* AutoBid spending rate, 0..1000 (1000: bid the whole budget) */
+    btt_amount budget;                /* the most this session may spend (the CLI: min(balance, --max-spend)) */
+    uint64_t reserve_base;            /* seeding: reserve price at completion, units/KiB */
+    uint64_t reserve_growth;          /* units/KiB added per hour nobody else held the torrent */
+    uint64_t reserve_cap;             /* units/KiB; the price never grows above this */
+    uint32_t guard_hold_ms;           /* how long an unpaid peer's requests are held before it is
+                                         choked with a strike (0: 30 s; tests shorten it) */
+} btt_speed_opts;
 
 typedef struct btt_session_opts {
     const char *bind;          /* listen address; default "::" (dual-stack IPv6 + IPv4), or
@@ -26,6 +42,8 @@ typedef struct btt_session_opts {
     uint32_t optimistic_slots; /* default 1 */
     const char *state_dir;     /* resume data; default $BTT_STATE_DIR, else ~/.local/state/btt */
     bool no_trackers;          /* ignore the torrents' trackers */
+    uint64_t max_upload;       /* bytes/s over all torrents and peers; 0: no limit */
+    btt_speed_opts speed;
 } btt_session_opts;
 
 BTT_WUR btt_err btt_session_new(uv_loop_t *loop, const btt_session_opts *opts, btt_session **out, btt_error *err);
@@ -39,6 +57,7 @@ typedef struct btt_torrent_opts {
     const char *dir;           /* download directory */
     bool seed_only;            /* verify and serve; never download */
     bool sequential;
+    bool no_speed;             /* no BitTorrent Speed for this torrent even if the session has it */
     const uint32_t *files;     /* NULL = all files; else indexes to download */
     size_t num_files;
     void *ud;
@@ -62,6 +81,12 @@ typedef struct btt_torrent_stats {
     uint32_t peers, seeds;
     uint32_t checked_pieces;                 /* at startup, verified from disk or resume */
     bool complete;
+    bool speed;                              /* BitTorrent Speed is on for this torrent */
+    uint32_t speed_peers;                    /* peers with Speed active */
+    uint64_t bid;                            /* our current bid, units/KiB (downloading) */
+    uint64_t reserve;                        /* our reserve price, units/KiB (seeding) */
+    uint64_t rate_paid;                      /* highest rate a seeder charges us now, units/KiB */
+    btt_amount spent, earned;                /* vouchers sent / accepted this run */
 } btt_torrent_stats;
 
 void btt_torrent_stats_get(const btt_torrent *t, btt_torrent_stats *out);

@@ -40,6 +40,7 @@ typedef struct btt_guard {
     uint64_t best_seq;      /* the best voucher's seq (0: none yet) */
     bool holding;           /* requests are being held since hold_ms */
     uint64_t hold_ms;
+    uint64_t hold_limit_ms; /* how long a hold may last: BTT_GUARD_HOLD_MS (init), or the caller's */
     unsigned strikes;
 } btt_guard;
 
@@ -61,7 +62,8 @@ bool btt_guard_voucher(btt_guard *g, btt_amount cumulative, uint64_t seq);
 /* The debt beyond what vouchers cover: owed - paid (0 if paid >= owed). */
 btt_amount btt_guard_debt(const btt_guard *g);
 /* Call every second or so: CHOKE (strike counted, hold cleared) when a hold has lasted
- * BTT_GUARD_HOLD_MS, BAN on the BTT_GUARD_STRIKES-th strike, OK otherwise. */
+ * hold_limit_ms (BTT_GUARD_HOLD_MS unless changed), BAN on the BTT_GUARD_STRIKES-th strike, OK
+ * otherwise. */
 btt_guard_verdict btt_guard_tick(btt_guard *g, uint64_t now_ms);
 
 #endif

@@ -60,6 +60,10 @@ typedef struct btt_announcer btt_announcer;
 
 typedef struct btt_announcer_stats {
     uint64_t uploaded, downloaded, left;
+    /* BitTorrent Speed (docs/speed-protocol.md 5.1): announce our bid (0: none) and, with
+     * sortbid, ask for the highest bidders first (a Speed seeder) */
+    bool bidannounce, sortbid;
+    uint64_t bid;
 } btt_announcer_stats;
 
 typedef struct btt_announcer_cbs {
@@ -68,6 +72,9 @@ typedef struct btt_announcer_cbs {
     void (*stats)(void *ud, btt_announcer_stats *out);
     /* peers from a successful announce */
     void (*peers)(void *ud, const btt_addr *peers, size_t n);
+    /* optional: the tracker's claim of each peer's bid, when the reply carried bids
+     * (bidannounce, docs/speed-protocol.md 5.1); called after peers */
+    void (*bids)(void *ud, const btt_addr *peers, const uint64_t *bids, size_t n);
     /* optional: a tracker's error or warning, for the log and the UI */
     void (*status)(void *ud, const char *url, btt_err result, const char *message);
     /* optional: the extra query for HTTP announces (Speed's bid); may return NULL */

@@ -19,6 +19,7 @@ int cmd_seed(int argc, char **argv);
 int cmd_wallet(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_tracker(int argc, char **argv);
+int cmd_wallet_history(int argc, char **argv); /* btt wallet history FILE (the Speed book) */
 
 /* Prints "btt <cmd>: <message>" on stderr and returns CLI_ERROR. */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

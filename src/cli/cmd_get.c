@@ -11,6 +11,7 @@
 #include "btt/path.h"
 #include "btt/session.h"
 #include "cli/cli.h"
+#include "cli/cli_speed.h"
 
 #define MAX_PEERS_ARG 256
 
@@ -32,8 +33,9 @@ static const char get_help[] =
     "      --no-trackers      do not contact the torrent's trackers\n"
     "      --max-peers N      connections per torrent (default 60)\n"
     "      --slots N          upload slots (default 4)\n"
+    "      --max-upload RATE  upload at most RATE bytes/s in all (suffix K or M: KiB/s, MiB/s)\n"
     "  -v, --verbose          log peers and trackers to stderr (twice: debug)\n"
-    "  -h, --help             this help\n";
+    "  -h, --help             this help\n" CLI_SPEED_HELP;
 
 static const char seed_help[] =
     "usage: btt seed FILE.torrent -d DIR [options]\n"
@@ -48,8 +50,9 @@ static const char seed_help[] =
     "      --no-trackers      do not contact the torrent's trackers\n"
     "      --max-peers N      connections (default 60)\n"
     "      --slots N          upload slots (default 4)\n"
+    "      --max-upload RATE  upload at most RATE bytes/s (suffix K or M: KiB/s, MiB/s)\n"
     "  -v, --verbose          log peers and trackers to stderr (twice: debug)\n"
-    "  -h, --help             this help\n";
+    "  -h, --help             this help\n" CLI_SPEED_HELP;
 
 typedef struct app {
     const char *cmd;
@@ -62,14 +65,33 @@ typedef struct app {
     int rc;
     uint64_t start_ns, complete_ns;
     size_t last_line_len;
+    bool speed;
+    btt_torrent_stats last; /* the torrent's stats when it was last seen (for the final summary) */
 } app;
+
+/* " bid 12 paying 10 spent 0.5 BTT" or " reserve 3 earned 1.2 BTT" (prices in uBTT/KiB) */
+static void speed_status(const btt_torrent_stats *st, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (!st->speed) return;
+    char spent[BTT_AMOUNT_STRLEN], earned[BTT_AMOUNT_STRLEN];
+    btt_amount_format(st->spent, spent);
+    btt_amount_format(st->earned, earned);
+    if (!st->complete)
+        snprintf(out, cap, "  bid %llu paying %llu spent %s BTT", (unsigned long long)st->bid,
+                 (unsigned long long)st->rate_paid, spent);
+    else
+        snprintf(out, cap, "  reserve %llu earned %s BTT", (unsigned long long)st->reserve, earned);
+}
 
 static void status_line(app *a, bool final)
 {
     if (!a->t) return;
     btt_torrent_stats st;
     btt_torrent_stats_get(a->t, &st);
-    char down[32], up[32];
+    a->last = st;
+    char down[32], up[32], sp[128];
+    speed_status(&st, sp, sizeof sp);
     double pct = st.bytes_wanted ? 100.0 * (double)st.bytes_have / (double)st.bytes_wanted : 100.0;
     if (pct > 100.0) pct = 100.0;
     uint64_t left = st.bytes_wanted > st.bytes_have ? st.bytes_wanted - st.bytes_have : 0;
@@ -81,14 +103,14 @@ static void status_line(app *a, bool final)
     cli_human_size(st.down_rate, down);
     cli_human_size(st.up_rate, up);
     if (a->tty && !final) {
-        int n = fprintf(stderr, "\r%5.1f%%  down %s/s  up %s/s  peers %u (%u seeds)  eta %s", pct, down, up, st.peers,
-                        st.seeds, eta);
+        int n = fprintf(stderr, "\r%5.1f%%  down %s/s  up %s/s  peers %u (%u seeds)  eta %s%s", pct, down, up,
+                        st.peers, st.seeds, eta, sp);
         if (n > 0 && (size_t)n < a->last_line_len)
             fprintf(stderr, "%*s", (int)(a->last_line_len - (size_t)n), "");
         a->last_line_len = n > 0 ? (size_t)n : 0;
         fflush(stderr);
     } else if (!final) {
-        printf("progress: %.1f%% down %s/s up %s/s peers %u eta %s\n", pct, down, up, st.peers, eta);
+        printf("progress: %.1f%% down %s/s up %s/s peers %u eta %s%s\n", pct, down, up, st.peers, eta, sp);
     }
 }
 
@@ -116,6 +138,7 @@ static void stop(app *a)
     if (a->stopping) return;
     a->stopping = true;
     clear_tty(a);
+    if (a->t) btt_torrent_stats_get(a->t, &a->last);
     a->t = NULL;
     btt_session_close(a->s, session_closed, a);
 }
@@ -167,6 +190,20 @@ static void on_error(void *ud, btt_torrent *t, const btt_error *err)
     stop(a);
 }
 
+/* "8M" -> 8 MiB, "500K", "100000": bytes (per second), 1 B to 1 TiB */
+static bool parse_rate(const char *s, uint64_t *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9') return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10, end++;
+    else if (*end == 'M' || *end == 'm') shift = 20, end++;
+    if (*end || v == 0 || v > (1ULL << 40) >> shift) return false;
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
 /* "0,2-4" -> indexes */
 static int parse_files(const char *s, uint32_t **out, size_t *n)
 {
@@ -202,7 +239,9 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
         {"files", required_argument, NULL, 'f'},    {"no-trackers", no_argument, NULL, 'T'},
         {"max-peers", required_argument, NULL, 'm'}, {"slots", required_argument, NULL, 'u'},
         {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"max-upload", required_argument, NULL, 'U'}, CLI_SPEED_OPTIONS, {NULL, 0, NULL, 0}};
+    cli_speed sp;
+    cli_speed_init(&sp);
     const char *dir = ".";
     const char *peers[MAX_PEERS_ARG];
     size_t npeers = 0;
@@ -245,12 +284,23 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
             if (c == 'm') so.max_peers = (uint32_t)v;
             else so.unchoke_slots = (uint32_t)v;
             break;
+        case 'U':
+            if (!parse_rate(optarg, &so.max_upload))
+                return cli_error(cmd, "--max-upload %s: expected bytes per second, e.g. 500K or 8M", optarg);
+            break;
         case 'v': verbose++; break;
         case 'h':
             fputs(seed_cmd ? seed_help : get_help, stdout);
             free(files);
             return CLI_OK;
-        default: free(files); return cli_usage_error(cmd);
+        default:
+            if (c >= CLI_SPEED_WALLET && c <= CLI_SPEED_CAP) {
+                if (cli_speed_option(cmd, &sp, c, optarg) == CLI_OK) break;
+                free(files);
+                return CLI_ERROR;
+            }
+            free(files);
+            return cli_usage_error(cmd);
         }
     }
     if (optind != argc - 1) {
@@ -284,8 +334,14 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
         }
     }
 
+    if (cli_speed_setup(cmd, &sp, &so) != CLI_OK) {
+        btt_metainfo_free(mi);
+        free(files);
+        cli_speed_free(&sp);
+        return CLI_ERROR;
+    }
     app a = {.cmd = cmd, .seed_after = seed_after, .tty = isatty(STDERR_FILENO), .rc = CLI_OK,
-             .start_ns = cli_now_ns()};
+             .start_ns = cli_now_ns(), .speed = so.speed.wallet != NULL};
     uv_loop_init(&a.loop);
     signal(SIGPIPE, SIG_IGN);
     if (btt_session_new(&a.loop, &so, &a.s, &err)) {
@@ -320,9 +376,15 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
     uv_timer_start(&a.status, on_status, a.tty ? 1000 : 2000, a.tty ? 1000 : 2000);
     uv_run(&a.loop, UV_RUN_DEFAULT);
     rc = a.rc;
+    if (a.speed) {
+        char spent[BTT_AMOUNT_STRLEN], earned[BTT_AMOUNT_STRLEN];
+        printf("speed: spent %s BTT, earned %s BTT\n", btt_amount_format(a.last.spent, spent),
+               btt_amount_format(a.last.earned, earned));
+    }
 out:
     uv_loop_close(&a.loop);
     free(files);
+    cli_speed_free(&sp);
     return rc;
 }
 

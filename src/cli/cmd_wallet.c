@@ -25,6 +25,7 @@ static const char help[] =
     "       btt wallet faucet FILE [--ledger URL] [--json] [--password-file F]\n"
     "       btt wallet send FILE --to ACCOUNT --amount BTT [--ledger URL] [--json] [--password-file F]\n"
     "       btt wallet channels FILE [--ledger URL] [--json]\n"
+    "       btt wallet history FILE [--state-dir DIR] [--json]\n"
     "\n"
     "A wallet is an Ed25519 key pair in a file encrypted with a password (Argon2id,\n"
     "XChaCha20-Poly1305), mode 0600; it is never overwritten. Its account is printed as\n"
@@ -41,6 +42,9 @@ static const char help[] =
     "  send      transfer --amount BTT (decimal, up to 6 places) to account --to\n"
     "  channels  the open channels where it is payer or payee, one per line (no password)\n"
     "  --json    print one JSON object instead (amounts as decimal strings and *_units integers)\n"
+    "\n"
+    "  history   every BitTorrent Speed channel the wallet paid or was paid through, from the\n"
+    "            local Speed book of btt get/seed (no ledger, no password; see its --help)\n"
     "\n"
     "The password comes from --password-file F (its first line), else the environment variable\n"
     "BTT_WALLET_PASSWORD, else a prompt on the terminal (without echo).\n"
@@ -128,6 +132,7 @@ int cmd_wallet(int argc, char **argv)
         }
         if (argv[i][0] == '-') continue;
         if (cli_wallet_is_ledger_command(argv[i])) return cmd_wallet_ledger(argc, argv);
+        if (!strcmp(argv[i], "history")) return cmd_wallet_history(argc, argv);
         break;
     }
     static const struct option opts[] = {{"password-file", required_argument, NULL, 'p'},

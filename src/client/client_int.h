@@ -32,6 +32,11 @@ typedef struct rate {
 void rate_add(rate *r, uint64_t bytes, uint64_t now_ms);
 uint64_t rate_get(const rate *r, uint64_t now_ms);
 
+/* ---- BitTorrent Speed (speed.h); NULL pointers where Speed is off ---- */
+typedef struct speed_session speed_session;
+typedef struct speed_torrent speed_torrent;
+typedef struct speed_peer speed_peer;
+
 /* ---- peers ---- */
 typedef enum { P_CONNECTING, P_HANDSHAKE, P_ACTIVE, P_CLOSING } peer_state;
 
@@ -75,6 +80,7 @@ typedef struct peer {
     uint64_t connected_ms, last_recv_ms, last_send_ms, last_block_ms, choked_since_ms, last_req_ms;
     rate down, up;
     uint64_t downloaded, uploaded;
+    speed_peer *sp;
 } peer;
 
 /* peer.c */
@@ -94,6 +100,7 @@ typedef struct pbuf {
     uint32_t piece, size, nblocks;
     uint8_t *data;
     btt_addr *from; /* sender of each block */
+    uint64_t *rate; /* Speed: the rate its sender charged for each block (NULL without Speed) */
     bool hashing;
 } pbuf;
 
@@ -119,6 +126,7 @@ typedef struct candidate {
     uint8_t fails;
     bool connected;
     uint64_t retry_ms;
+    uint64_t hint_bid; /* Speed: the bid a tracker claimed for it (bidannounce); 0: none */
 } candidate;
 
 struct btt_torrent {
@@ -157,6 +165,7 @@ struct btt_torrent {
     uint64_t started_ms;
     void (*stopped_cb)(btt_torrent *t);
     void (*closed_cb)(btt_session *s);
+    speed_torrent *sp;
     uv_timer_t reaper;       /* reports the stop from a fresh loop turn, never from inside
                                 a callback that still uses the torrent */
 };
@@ -172,11 +181,19 @@ void torrent_maybe_stopped(btt_torrent *t); /* a thread-pool job of a stopping t
 /* Closes the torrent's own handle and frees it from the close callback; done(s) follows. */
 void torrent_close(btt_torrent *t, void (*done)(btt_session *s));
 bool torrent_accepts_peer(btt_torrent *t);
+void torrent_choke(btt_torrent *t, peer *p); /* chokes p now (its queued requests are rejected) */
+void torrent_rechoke_now(btt_torrent *t);    /* a choker round now (e.g. a new bid came) */
+void torrent_connect_now(btt_torrent *t);    /* connect to candidates now rather than at the next tick */
+peer *torrent_find_peer(btt_torrent *t, const btt_addr *a);
+/* A tracker's claim of a candidate's bid (0: none known), and recording one. */
+uint64_t torrent_hint_bid(btt_torrent *t, const btt_addr *a);
+void torrent_set_hint_bid(btt_torrent *t, const btt_addr *a, uint64_t bid);
 void torrent_create_empty_files(btt_torrent *t);
 
 /* upload.c */
 void upload_serve(btt_torrent *t, peer *p);
 void upload_cache_clear(btt_torrent *t);
+void upload_throttle_tick(btt_session *s); /* tokens came back: serve the peers that waited */
 bool upload_cache_busy(const btt_torrent *t);
 
 /* ---- session ---- */
@@ -201,6 +218,9 @@ struct btt_session {
     ban *bans;
     size_t nbans, capbans;
     uint64_t rng;
+    speed_session *sp;
+    uint64_t up_tokens, up_refill_ms; /* --max-upload: a token bucket of bytes, at most 1 s worth */
+    bool up_throttled;                /* a peer waits for tokens: serve again on the next tick */
     bool closing;
     int open_handles;
     void (*done)(void *ud);

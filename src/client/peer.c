@@ -2,6 +2,7 @@
  * decoding messages, and write buffering. Protocol decisions live in torrent.c. */
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
+#include "client/speed.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ static void on_closed(uv_handle_t *h)
     free(p->out_req);
     free(p->in_req);
     btt_bitfield_free(&p->have);
+    speed_peer_free(p);
     free(p);
     session_handle_closed(s);
 }

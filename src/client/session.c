@@ -2,6 +2,7 @@
  * torrent, the periodic tick, bans, and closing everything in order. */
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
+#include "client/speed.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +118,7 @@ void session_handle_closed(btt_session *s)
     void (*done)(void *) = s->done;
     void *ud = s->done_ud;
     btt_tracker_client_close(s->trackers);
+    speed_session_free(s);
     free(s->bans);
     free(s->bind_str);
     free(s->state_dir);
@@ -129,6 +131,7 @@ static void on_tick(uv_timer_t *h)
     btt_session *s = h->data;
     uint64_t now = uv_now(s->loop);
     for (btt_torrent *t = s->torrents; t; t = t->next) torrent_tick(t, now);
+    upload_throttle_tick(s);
     for (peer *p = s->pending, *next; p; p = next) {
         next = p->next;
         if (now - p->connected_ms > 20000) peer_close(p, "handshake timed out");
@@ -217,6 +220,7 @@ btt_err btt_session_new(uv_loop_t *loop, const btt_session_opts *opts, btt_sessi
     for (int i = 8; i < 20; i++) s->peer_id[i] = (uint8_t)alnum[session_rand(s) % (sizeof alnum - 1)];
 
     if ((e = btt_tracker_client_new(loop, NULL, &s->trackers, err))) goto fail;
+    if ((e = speed_session_init(s, err))) goto fail;
 
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -277,7 +281,7 @@ static void torrent_stopped(btt_torrent *t)
             *pp = t->next;
             break;
         }
-    if (s->closing && !s->torrents) close_handles(s); /* every torrent is stopped */
+    if (s->closing && !s->torrents) speed_session_settle(s, close_handles); /* every torrent is stopped */
     torrent_close(t, session_handle_closed);
 }
 
@@ -288,7 +292,7 @@ void btt_session_close(btt_session *s, void (*done)(void *ud), void *ud)
     s->done = done;
     s->done_ud = ud;
     if (!s->torrents) {
-        close_handles(s);
+        speed_session_settle(s, close_handles);
         return;
     }
     for (btt_torrent *t = s->torrents, *next; t; t = next) {

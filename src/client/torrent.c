@@ -2,6 +2,7 @@
  * choking, piece completion and hashing, bans, peers to connect to, and stopping. */
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
+#include "client/speed.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,15 @@ static void do_choke(btt_torrent *t, peer *p)
     for (; p->n_in; p->n_in--, p->in_head = (p->in_head + 1) % PEER_MAX_IN_REQ)
         if (p->fast) send_req(p, BTT_MSG_REJECT, &p->in_req[p->in_head]);
     p->in_head = 0;
+}
+
+void torrent_choke(btt_torrent *t, peer *p) { do_choke(t, p); }
+
+peer *torrent_find_peer(btt_torrent *t, const btt_addr *a)
+{
+    for (peer *p = t->peers; p; p = p->next)
+        if (p->attached && btt_addr_eq(&p->addr, a)) return p;
+    return NULL;
 }
 
 static void do_unchoke(btt_torrent *t, peer *p)
@@ -255,6 +265,7 @@ static void check_complete(btt_torrent *t)
 {
     if (t->complete || btt_picker_left(t->pk) != 0 || t->state != T_RUNNING) return;
     t->complete = true;
+    speed_torrent_completed(t);
     torrent_create_empty_files(t);
     save_resume(t);
     if (t->ann && btt_picker_have_bitfield(t->pk)->count == t->mi->num_pieces) btt_announcer_completed(t->ann);
@@ -280,6 +291,7 @@ static void on_hashed(void *ud, uint32_t piece, btt_err result)
     t->hashing--;
     if (result == BTT_OK) {
         smart_ban(t, pb);
+        speed_piece_passed(t, pb); /* only now: data that failed its check is never paid for */
         btt_picker_passed(t->pk, piece);
         t->bytes_have += pb->size;
         t->resume_dirty = true;
@@ -311,6 +323,7 @@ static void on_hashed(void *ud, uint32_t piece, btt_err result)
     }
     torrent_piece_buf_free(t, pb->data);
     free(pb->from);
+    free(pb->rate);
     free(pb);
     t->pb[piece] = NULL;
     if (t->state == T_STOPPING) {
@@ -367,11 +380,13 @@ static void on_block(btt_torrent *t, peer *p, const btt_msg *m)
             pb->nblocks = btt_picker_blocks_in(t->pk, m->index);
             pb->data = torrent_piece_buf(t);
             pb->from = calloc(pb->nblocks, sizeof *pb->from);
+            if (t->sp) pb->rate = calloc(pb->nblocks, sizeof *pb->rate);
         }
-        if (!pb || !pb->data || !pb->from) {
+        if (!pb || !pb->data || !pb->from || (t->sp && !pb->rate)) {
             if (pb) {
                 torrent_piece_buf_free(t, pb->data);
                 free(pb->from);
+                free(pb->rate);
                 free(pb);
             }
             btt_picker_failed(t->pk, m->index);
@@ -381,6 +396,7 @@ static void on_block(btt_torrent *t, peer *p, const btt_msg *m)
     }
     memcpy(pb->data + m->begin, m->data, m->length);
     pb->from[m->begin / BTT_BLOCK_SIZE] = p->addr;
+    if (pb->rate) pb->rate[m->begin / BTT_BLOCK_SIZE] = speed_rate_of(p);
     if (complete) {
         pb->hashing = true;
         t->hashing++;
@@ -470,6 +486,10 @@ static void on_extended(btt_torrent *t, peer *p, const btt_msg *m)
         on_metadata(t, p, m);
         return;
     }
+    if (m->ext_id == EXT_BTT_SPEED) {
+        speed_on_message(t, p, m->data, m->data_len);
+        return;
+    }
     if (m->ext_id != 0) return; /* nothing else is negotiated */
     btt_ext_handshake h;
     btt_error err = {0};
@@ -480,6 +500,7 @@ static void on_extended(btt_torrent *t, peer *p, const btt_msg *m)
     if (h.reqq) p->their_reqq = h.reqq;
     if (h.v[0]) snprintf(p->client, sizeof p->client, "%s", h.v);
     p->ut_metadata = btt_ext_handshake_id(&h, "ut_metadata");
+    speed_on_ext_handshake(t, p, &h);
 }
 
 void torrent_peer_msg(btt_torrent *t, peer *p, const btt_msg *m)
@@ -497,9 +518,11 @@ void torrent_peer_msg(btt_torrent *t, peer *p, const btt_msg *m)
     case BTT_MSG_INTERESTED:
         p->peer_interested = true;
         /* a free slot goes at once rather than at the next rechoke */
-        if (p->am_choking && t->state == T_RUNNING &&
-            count_unchoked(t) < (size_t)t->choker.slots + t->choker.optimistic)
+        if (p->am_choking && t->state == T_RUNNING && !speed_defer_unchoke(t, p) &&
+            count_unchoked(t) < (size_t)t->choker.slots + t->choker.optimistic) {
+            speed_before_unchoke(t, p, 0, do_choke); /* a free slot is free (rate 0) */
             do_unchoke(t, p);
+        }
         break;
     case BTT_MSG_NOT_INTERESTED: p->peer_interested = false; break;
     case BTT_MSG_HAVE:
@@ -581,6 +604,18 @@ static candidate *find_candidate(btt_torrent *t, const btt_addr *a)
     return NULL;
 }
 
+uint64_t torrent_hint_bid(btt_torrent *t, const btt_addr *a)
+{
+    candidate *c = find_candidate(t, a);
+    return c ? c->hint_bid : 0;
+}
+
+void torrent_set_hint_bid(btt_torrent *t, const btt_addr *a, uint64_t bid)
+{
+    candidate *c = find_candidate(t, a);
+    if (c) c->hint_bid = bid;
+}
+
 void btt_torrent_add_peer(btt_torrent *t, const btt_addr *a)
 {
     if (t->state == T_STOPPING || t->state == T_STOPPED) return;
@@ -594,7 +629,8 @@ void btt_torrent_add_peer(btt_torrent *t, const btt_addr *a)
         t->cand = v;
         t->capcand = cap;
     }
-    t->cand[t->ncand++] = (candidate){*a, 0, false, 0};
+    t->cand[t->ncand++] = (candidate){*a, 0, false, 0, 0};
+    if (t->state == T_RUNNING) torrent_connect_now(t); /* not at the next tick: up to 0.5 s later */
 }
 
 void torrent_peer_attached(btt_torrent *t, peer *p)
@@ -621,11 +657,7 @@ void torrent_peer_attached(btt_torrent *t, peer *p)
     if (p->ext) {
         btt_buf hb;
         btt_buf_init(&hb, 4096);
-        btt_addr me = btt_session_listen_addr(t->s);
-        static const btt_ext_item ours[] = {{"ut_metadata", EXT_UT_METADATA}};
-        if (btt_ext_handshake_build(&hb, ours, 1, "btt " BTT_VERSION, me.port, PEER_MAX_IN_REQ, &p->addr,
-                                    (int64_t)t->mi->info_len) ||
-            btt_wire_extended(&p->wbuf, 0, hb.data, hb.len)) {
+        if (speed_build_ext_handshake(t, p, &hb) || btt_wire_extended(&p->wbuf, 0, hb.data, hb.len)) {
             btt_buf_free(&hb);
             peer_close(p, "out of memory");
             return;
@@ -670,6 +702,10 @@ void torrent_peer_connect_failed(btt_torrent *t, const btt_addr *a)
 
 /* ---- periodic work ---- */
 
+static void connect_more(btt_torrent *t, uint64_t now);
+
+void torrent_connect_now(btt_torrent *t) { connect_more(t, now_ms(t)); }
+
 static void connect_more(btt_torrent *t, uint64_t now)
 {
     btt_session *s = t->s;
@@ -694,6 +730,10 @@ static void connect_more(btt_torrent *t, uint64_t now)
     }
 }
 
+static void rechoke(btt_torrent *t, uint64_t now);
+
+void torrent_rechoke_now(btt_torrent *t) { rechoke(t, now_ms(t)); }
+
 static void rechoke(btt_torrent *t, uint64_t now)
 {
     size_t n = 0;
@@ -713,13 +753,19 @@ static void rechoke(btt_torrent *t, uint64_t now)
                                  .choked_since_ms = p->choked_since_ms,
                                  .unchoked = !p->am_choking,
                                  .optimistic = p->optimistic};
+        speed_choke_inputs(t, p, &cp[k]);
         k++;
     }
+    t->choker.reserve = speed_reserve_price(t);
     btt_choker_run(&t->choker, cp, n, t->complete, now);
     for (size_t i = 0; i < n; i++) {
         pp[i]->optimistic = cp[i].optimistic;
-        if (cp[i].unchoked) do_unchoke(t, pp[i]);
-        else do_choke(t, pp[i]);
+        if (cp[i].unchoked) {
+            speed_before_unchoke(t, pp[i], cp[i].rate, do_choke);
+            do_unchoke(t, pp[i]);
+        } else {
+            do_choke(t, pp[i]);
+        }
         pp[i]->optimistic = cp[i].optimistic;
         peer_flush(pp[i]);
     }
@@ -755,6 +801,7 @@ void torrent_tick(btt_torrent *t, uint64_t now)
         }
         if (now - p->last_send_ms > KEEPALIVE_MS && btt_wire_keepalive(&p->wbuf) == BTT_OK) peer_flush(p);
     }
+    speed_tick(t, now);
     if (btt_choker_due(&t->choker, now)) rechoke(t, now);
     connect_more(t, now);
     if (t->resume_dirty && now - t->last_resume_ms > RESUME_SAVE_MS) save_resume(t);
@@ -834,6 +881,7 @@ static void torrent_free(btt_torrent *t)
         if (t->pb[i]) {
             free(t->pb[i]->data);
             free(t->pb[i]->from);
+            free(t->pb[i]->rate);
             free(t->pb[i]);
         }
     free(t->pb);
@@ -841,6 +889,7 @@ static void torrent_free(btt_torrent *t)
     for (size_t i = 0; i < t->nfailed; i++) free_failed(&t->failed[i]);
     free(t->failed);
     free(t->cand);
+    speed_torrent_free(t);
     btt_picker_free(t->pk);
     btt_storage_close(t->st);
     btt_metainfo_free(t->mi);

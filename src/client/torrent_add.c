@@ -2,6 +2,7 @@
  * check of existing data on the thread pool, then the announcer and the running state. */
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
+#include "client/speed.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,12 +31,19 @@ static void ann_stats(void *ud, btt_announcer_stats *out)
     for (uint32_t i = 0; i < t->mi->num_pieces; i++)
         if (btt_picker_wants(t->pk, i)) left += btt_metainfo_piece_size(t->mi, i);
     out->left = left;
+    speed_announce(t, &out->bidannounce, &out->bid, &out->sortbid);
 }
 
 static void ann_peers(void *ud, const btt_addr *peers, size_t n)
 {
     btt_torrent *t = ud;
     for (size_t i = 0; i < n; i++) btt_torrent_add_peer(t, &peers[i]);
+}
+
+static void ann_bids(void *ud, const btt_addr *peers, const uint64_t *bids, size_t n)
+{
+    btt_torrent *t = ud;
+    for (size_t i = 0; i < n; i++) torrent_set_hint_bid(t, &peers[i], bids[i]);
 }
 
 static void ann_status(void *ud, const char *url, btt_err result, const char *message)
@@ -51,8 +59,10 @@ static void start_running(btt_torrent *t)
     t->started_ms = uv_now(t->s->loop);
     btt_choker_init(&t->choker, &btt_choke_tit_for_tat, t->s->o.unchoke_slots, t->s->o.optimistic_slots,
                     session_rand(t->s));
+    btt_error serr = {0};
+    if (speed_torrent_start(t, &serr) != BTT_OK) BTT_LOGW(LOG_MOD, "speed off for this torrent: %s", btt_error_str(&serr));
     if (t->mi->num_tiers && !t->s->o.no_trackers) {
-        btt_announcer_cbs cbs = {.ud = t, .stats = ann_stats, .peers = ann_peers, .status = ann_status};
+        btt_announcer_cbs cbs = {.ud = t, .stats = ann_stats, .peers = ann_peers, .bids = ann_bids, .status = ann_status};
         btt_addr me = btt_session_listen_addr(t->s);
         btt_error err = {0};
         if (btt_announcer_new(t->s->trackers, t->mi->tiers, t->mi->num_tiers, t->mi->info_hash, t->s->peer_id, me.port,
@@ -63,6 +73,7 @@ static void start_running(btt_torrent *t)
     if (t->state != T_RUNNING) return;
     if (btt_picker_left(t->pk) == 0) {
         t->complete = true;
+        speed_torrent_completed(t);
         torrent_create_empty_files(t);
         if (t->ann && btt_picker_have_bitfield(t->pk)->count == t->mi->num_pieces) btt_announcer_completed(t->ann);
         if (t->o.on_complete && !t->notified_complete) {
@@ -280,6 +291,7 @@ void btt_torrent_stats_get(const btt_torrent *t, btt_torrent_stats *out)
         }
     out->checked_pieces = t->checked_pieces;
     out->complete = t->complete;
+    speed_stats(t, out);
 }
 
 const btt_metainfo *btt_torrent_metainfo(const btt_torrent *t) { return t->mi; }

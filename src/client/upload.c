@@ -2,6 +2,7 @@
  * pread per piece, many blocks served from it), and per-peer serving under back-pressure. */
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
+#include "client/speed.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,36 @@ static centry *cache_get(btt_torrent *t, uint32_t piece, bool *wait)
     return NULL;
 }
 
+/* --max-upload: takes len bytes from the session's bucket, refilled continuously at the limit
+ * (at most one second's worth kept). False: wait for the next tick. */
+static bool take_tokens(btt_session *s, uint32_t len, uint64_t now)
+{
+    uint64_t limit = s->o.max_upload;
+    if (!limit) return true;
+    if (now > s->up_refill_ms) {
+        uint64_t add = limit * (now - s->up_refill_ms) / 1000;
+        s->up_tokens = s->up_tokens + add > limit ? limit : s->up_tokens + add;
+        s->up_refill_ms = now;
+    }
+    if (s->up_tokens < len && s->up_tokens < limit) { /* a block larger than 1 s of tokens goes when full */
+        s->up_throttled = true;
+        return false;
+    }
+    s->up_tokens = s->up_tokens > len ? s->up_tokens - len : 0;
+    return true;
+}
+
+void upload_throttle_tick(btt_session *s)
+{
+    if (!s->up_throttled) return;
+    s->up_throttled = false;
+    /* peers that pay (Speed) are served from the new tokens first, then everyone else */
+    for (int pass = 0; pass < 2; pass++)
+        for (btt_torrent *t = s->torrents; t; t = t->next)
+            for (peer *p = t->peers; p; p = p->next)
+                if (p->state == P_ACTIVE && p->n_in && speed_pays(p) == (pass == 0)) upload_serve(t, p);
+}
+
 void upload_serve(btt_torrent *t, peer *p)
 {
     uint64_t now = uv_now(t->s->loop);
@@ -91,9 +122,10 @@ void upload_serve(btt_torrent *t, peer *p)
     while (p->n_in && !p->am_choking && p->state == P_ACTIVE && peer_queued(p) < PEER_WRITE_HWM &&
            t->state == T_RUNNING) {
         btt_block b = p->in_req[p->in_head];
+        if (!speed_may_serve(t, p, b.length)) break; /* held until a voucher pays for what it got */
         bool wait;
         centry *c = cache_get(t, b.piece, &wait);
-        if (!c) break;
+        if (!c || !take_tokens(t->s, b.length, now)) break;
         uint8_t hdr[13];
         btt_wire_piece_header(hdr, b.piece, b.begin, b.length);
         if (btt_buf_reserve(&p->wbuf, sizeof hdr + b.length)) {
@@ -109,6 +141,7 @@ void upload_serve(btt_torrent *t, peer *p)
         t->uploaded += b.length;
         rate_add(&p->up, b.length, now);
         rate_add(&t->up, b.length, now);
+        speed_served(t, p, b.piece, b.begin, b.length);
         sent = true;
     }
     if (!p->n_in) p->in_head = 0;

@@ -30,7 +30,10 @@ static bool within_allowance(const btt_guard *g, btt_amount owed)
     return btt_amount_units(owed) <= (u128)btt_amount_units(g->paid) + allowance;
 }
 
-void btt_guard_init(btt_guard *g, uint64_t piece_length) { *g = (btt_guard){.piece_length = piece_length}; }
+void btt_guard_init(btt_guard *g, uint64_t piece_length)
+{
+    *g = (btt_guard){.piece_length = piece_length, .hold_limit_ms = BTT_GUARD_HOLD_MS};
+}
 
 void btt_guard_set_rate(btt_guard *g, uint64_t rate)
 {
@@ -83,7 +86,7 @@ btt_amount btt_guard_debt(const btt_guard *g)
 
 btt_guard_verdict btt_guard_tick(btt_guard *g, uint64_t now_ms)
 {
-    if (!g->holding || now_ms < g->hold_ms || now_ms - g->hold_ms < BTT_GUARD_HOLD_MS) return BTT_GUARD_OK;
+    if (!g->holding || now_ms < g->hold_ms || now_ms - g->hold_ms < g->hold_limit_ms) return BTT_GUARD_OK;
     g->holding = false;
     g->strikes++;
     return g->strikes >= BTT_GUARD_STRIKES ? BTT_GUARD_BAN : BTT_GUARD_CHOKE;

@@ -944,6 +944,9 @@ static void fill_req(btt_announcer *a, btt_announce_req *r, btt_announce_event e
     r->uploaded = st.uploaded;
     r->downloaded = st.downloaded;
     r->left = st.left;
+    r->bidannounce = st.bidannounce;
+    r->bid = st.bid;
+    r->sortbid = st.sortbid;
     r->event = ev;
     r->numwant = ev == BTT_EVENT_STOPPED ? 0 : NUMWANT;
     r->key = a->c->key;
@@ -1101,6 +1104,7 @@ static void on_announce_reply(void *ud, btt_err result, const btt_announce_resp 
         if (a->stopping) return;
     }
     if (resp->num_peers && a->cbs.peers) a->cbs.peers(a->cbs.ud, resp->peers, resp->num_peers);
+    if (resp->num_peers && resp->bids && a->cbs.bids) a->cbs.bids(a->cbs.ud, resp->peers, resp->bids, resp->num_peers);
 }
 
 btt_err btt_announcer_new(btt_tracker_client *c, const btt_tier *tiers, size_t num_tiers,
