@@ -3,6 +3,10 @@
 #
 # usage: ledger_crash.sh [STORE]    STORE: sqlite (default; also $BTT_LEDGER_STORE) or pg
 #
+# sqlite serves a file (--db); pg serves a fresh database (--postgres), created for the run and
+# dropped afterwards, on the test server whose conninfo is in BTT_TEST_PG_CONNINFO_FILE (CTest
+# fixture "pg", scripts/pg-test-server.sh), and fails without one.
+#
 # Each round starts the server on the same database, runs tests/tools/ledger_load with 8 clients
 # (--until-error: each client stops at its first connection error; --ack-log: the op id of every
 # ok receipt is appended once the receipt has arrived), waits for the round's first
@@ -22,9 +26,11 @@ RANDOM=$seed
 T=$(mktemp -d /tmp/btt-ledger-crash.XXXXXX)
 pid=
 gpid=
+pgdb=
 cleanup() {
     if [ -n "$gpid" ]; then kill -9 "$gpid" 2> /dev/null || true; fi
     if [ -n "$pid" ]; then kill -9 "$pid" 2> /dev/null || true; fi
+    if [ -n "$pgdb" ]; then psql -q "$PGADMIN" -c "DROP DATABASE $pgdb WITH (FORCE)" > /dev/null 2>&1 || true; fi
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -42,7 +48,16 @@ sqlite)
     serve_args=(--db "$T/db")
     verify_args=(--sqlite "$T/db")
     ;;
-*) fail "unknown store '$STORE' (this script knows sqlite)" ;;
+pg)
+    f=${BTT_TEST_PG_CONNINFO_FILE:-}
+    [ -n "$f" ] && [ -s "$f" ] || fail "no PostgreSQL test server (BTT_TEST_PG_CONNINFO_FILE='$f')"
+    PGADMIN=$(head -n 1 "$f")
+    psql -q "$PGADMIN" -c "CREATE DATABASE btt_lc_$$" > /dev/null || fail "CREATE DATABASE btt_lc_$$"
+    pgdb=btt_lc_$$
+    serve_args=(--postgres "$PGADMIN dbname=$pgdb")
+    verify_args=(--postgres "$PGADMIN dbname=$pgdb")
+    ;;
+*) fail "unknown store '$STORE' (sqlite or pg)" ;;
 esac
 
 sanitizer_check() { # FILE WHAT

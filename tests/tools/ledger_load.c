@@ -30,13 +30,13 @@
  *       --until-error: a client stops at its first connection error (crash tests); without it a
  *       connection error or a 503 is retried with the same request id for up to 60 s.
  *
- *   ledger_load verify --sqlite FILE --ack-log FILE
- *       Opens the store directly, computes the op id of every logged operation and checks that
+ *   ledger_load verify (--sqlite FILE | --postgres CONNINFO) --ack-log FILE
+ *       Opens the store (a SQLite file, or a PostgreSQL database by libpq conninfo) directly, computes the op id of every logged operation and checks that
  *       every op id in the ack log is among them; then opens the database with btt_ledger_db_open
  *       (full replay and the supply invariant). Prints
  *         acked=A present=P missing=M height=H invariant=ok|broken
  *       and exits 0 only if nothing is missing and the database opens with its invariant. The
- *       server must be stopped (a SQLite ledger is owned by one process). */
+ *       server must be stopped (a ledger is owned by one process, on either store). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -650,15 +650,28 @@ static btt_err collect(const btt_ledger_store_entry *e, void *ud, btt_error *err
     return BTT_OK;
 }
 
+/* opens the existing store named on the command line (never creates one) */
+static btt_ledger_store *store_open(const char *sqlite, const char *postgres)
+{
+    btt_ledger_store *st = NULL;
+    btt_error err = {0};
+    btt_err rc = sqlite ? btt_ledger_store_sqlite_open(sqlite, false, &st, &err)
+                        : btt_ledger_store_pg_open(postgres, false, &st, &err);
+    if (rc != BTT_OK) die("%s", btt_error_str(&err));
+    return st;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
-    const char *sqlite = NULL, *ack_log = NULL;
+    const char *sqlite = NULL, *postgres = NULL, *ack_log = NULL;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--sqlite")) sqlite = arg_value(argc, argv, &i);
+        else if (!strcmp(argv[i], "--postgres")) postgres = arg_value(argc, argv, &i);
         else if (!strcmp(argv[i], "--ack-log")) ack_log = arg_value(argc, argv, &i);
         else die("unknown argument '%s'", argv[i]);
     }
-    if (!sqlite || !ack_log) die("usage: ledger_load verify --sqlite FILE --ack-log FILE");
+    if (!sqlite == !postgres || !ack_log)
+        die("usage: ledger_load verify (--sqlite FILE | --postgres CONNINFO) --ack-log FILE");
 
     /* the acknowledged op ids */
     FILE *f = fopen(ack_log, "r");
@@ -681,9 +694,8 @@ static int cmd_verify(int argc, char **argv)
     fclose(f);
 
     /* every op the store holds */
-    btt_ledger_store *st = NULL;
+    btt_ledger_store *st = store_open(sqlite, postgres);
     btt_error err = {0};
-    if (btt_ledger_store_sqlite_open(sqlite, false, &st, &err) != BTT_OK) die("%s", btt_error_str(&err));
     btt_genesis g;
     if (st->ops->genesis(st, NULL, &g, g_lid, &err) != BTT_OK) die("%s", btt_error_str(&err));
     idset logged = {0};
@@ -706,7 +718,7 @@ static int cmd_verify(int argc, char **argv)
     /* the database as the server opens it: full replay + invariant */
     bool inv_ok = true;
     uint64_t height = 0;
-    if (btt_ledger_store_sqlite_open(sqlite, false, &st, &err) != BTT_OK) die("%s", btt_error_str(&err));
+    st = store_open(sqlite, postgres);
     btt_ledger_db *db = NULL;
     if (btt_ledger_db_open(st, NULL, &db, &err) != BTT_OK) {
         fprintf(stderr, "ledger_load: opening the database: %s\n", btt_error_str(&err));
@@ -744,5 +756,5 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && !strcmp(argv[1], "verify")) return cmd_verify(argc, argv);
     die("usage: ledger_load genesis FILE | run --url URL --clients N --ops K --mix transfer|channel "
-        "[--ack-log FILE] [--until-error] | verify --sqlite FILE --ack-log FILE");
+        "[--ack-log FILE] [--until-error] | verify (--sqlite FILE | --postgres CONNINFO) --ack-log FILE");
 }
