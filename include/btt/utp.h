@@ -70,7 +70,9 @@ static inline bool btt_utp_seq_lt(uint16_t a, uint16_t b) { return (int16_t)(uin
 
 /* ------------------------------------------------------------------ LEDBAT */
 
-#define BTT_LEDBAT_BASE_BUCKETS 3   /* one-minute minima: the base delay covers the last 2-3 min */
+#define BTT_LEDBAT_BASE_BUCKETS 10  /* one-minute minima: the base delay covers the last 9-10 min
+                                     * (RFC 6817's BASE_HISTORY; BEP 29 says two minutes, which a
+                                     * standing queue outlives: the base would creep up with it) */
 #define BTT_LEDBAT_CUR_FILTER 3     /* the queuing delay is the minimum of the last 3 samples */
 
 /* A sliding minimum of 32-bit delay samples that wrap around (timestamps do after 71 min);

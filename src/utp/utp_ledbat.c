@@ -5,7 +5,7 @@
  *     cwnd      += gain * off_target * acked / cwnd
  * so an empty queue grows the window by gain bytes per round trip and a queue above target
  * shrinks it in proportion. queuing_delay is the minimum of the last few one-way delay
- * samples minus the base delay, the minimum over the last 2-3 minutes (one-minute buckets).
+ * samples minus the base delay, the minimum over the last 9-10 minutes (one-minute buckets).
  * Slow start (cwnd += acked) runs until the first loss or until the queue reaches half the
  * target. All arithmetic is integral. */
 #include "btt/utp.h"
