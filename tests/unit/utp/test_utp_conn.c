@@ -280,7 +280,7 @@ static void test_receive_window(void **state)
     assert_int_equal(s.app[0].sent, 256 * 1024 + held);
     btt_utp_conn_stats st;
     btt_utp_conn_get_stats(s.app[0].conn, &st);
-    assert_int_equal(st.peer_wnd, 0);
+    assert_true(st.peer_wnd < 1400); /* less than a packet left */
     /* reading opens the window and the rest follows */
     s.app[1].reading = true;
     sim_run(&s, s.now + 120 * SEC, both_closed);
