@@ -53,7 +53,7 @@ typedef struct btt_utp_packet {
 } btt_utp_packet;
 
 /* Parses one datagram. Strict: version 1, a known type, a well-formed extension chain (at most
- * BTT_UTP_MAX_EXTENSIONS, each inside the datagram; unknown extensions are skipped; a selective
+ * BTT_UTP_MAX_EXTENSIONS, each inside the datagram; unknown extensions are passed over; a selective
  * ack is non-empty, a multiple of 4 bytes and appears at most once), a payload only on DATA
  * and DATA always with one. BTT_EPROTO otherwise. Pointers point into p. */
 BTT_WUR btt_err btt_utp_packet_parse(const uint8_t *p, size_t len, btt_utp_packet *out, btt_error *err);
