@@ -14,6 +14,7 @@
 #   listen_port NAME    waits for "listening on ADDR:PORT" and prints PORT
 #   wait_exit NAME SECS waits for NAME to exit; sets RC to its exit status; a timeout fails
 #   stop NAME [SECS]    SIGTERM, then wait_exit (RC = exit status)
+#   kill_hard NAME      SIGKILL on purpose (a crash test): reaped, not reported as a crash
 #   free_port           an unused TCP+UDP port on 127.0.0.1
 #   make_data FILE SIZE random bytes; same_file A B LABEL: byte-for-byte cmp, fails with detail
 #   ns_new VAR          a network namespace of this test (lo up); ns_link NSA IPA NSB IPB:
@@ -215,6 +216,13 @@ _check_crash() { # NAME: a signal death or a sanitizer report is a crash
     if grep -Eq 'Sanitizer|runtime error:' "$T/log/$name.err" 2>/dev/null; then
         fail "$name: sanitizer report in its stderr"
     fi
+}
+
+# kill_hard NAME: SIGKILL on purpose (crash tests); reaps NAME without calling it a crash.
+kill_hard() {
+    kill -KILL "$(pid_of "$1")" 2>/dev/null || true
+    while alive "$1"; do sleep 0.05; done
+    _reap "$1"
 }
 
 out_of() { cat "$T/log/$1.out"; }
