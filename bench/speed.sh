@@ -65,6 +65,7 @@ one() { # MODE RUN -> prints "wall cpu seeder_cpu spent"
         speed_get=(--wallet "$run/buyer.wallet" --ledger "$L")
     fi
     rm -rf "$run/dl" "$run/state"
+    sync # the previous run's gigabyte of dirty pages would otherwise throttle this run's writes
     BTT_STATE_DIR=$run/state/seed "$btt" seed "$run/t.torrent" -d "$work/src" --bind 127.0.0.1 --port 0 \
         --no-trackers "${speed_seed[@]}" > "$run/seed.out" 2> "$run/seed.err" &
     local sp=$!

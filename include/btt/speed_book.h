@@ -52,6 +52,11 @@ BTT_WUR btt_err btt_speed_book_put(btt_speed_book *b, const btt_book_channel *c,
 BTT_WUR btt_err btt_speed_book_add_piece(btt_speed_book *b, const uint8_t id[BTT_CHANNEL_ID_LEN],
                                          const uint8_t info_hash[20], btt_amount amount, btt_error *err);
 
+/* Groups the writes between begin and commit into one transaction (one WAL commit instead of
+ * one per write). Nesting is not supported. */
+BTT_WUR btt_err btt_speed_book_begin(btt_speed_book *b, btt_error *err);
+BTT_WUR btt_err btt_speed_book_commit(btt_speed_book *b, btt_error *err);
+
 /* Every channel of account me (NULL: of every account) in the order they were opened. */
 typedef void btt_book_channel_cb(const btt_book_channel *c, void *ud);
 BTT_WUR btt_err btt_speed_book_channels(btt_speed_book *b, const btt_account *me, btt_book_channel_cb *cb, void *ud,

@@ -189,6 +189,20 @@ static void book_in(btt_session *s, const in_channel *c)
     if (btt_speed_book_put(s->sp->pay->book, &r, &err) != BTT_OK) BTT_LOGE(LOG_MOD, "speed: %s", btt_error_str(&err));
 }
 
+/* One transaction around a voucher's writes: one commit per voucher, not two. A failed BEGIN
+ * leaves the writes in autocommit, which is correct, only slower. */
+static void book_begin(btt_session *s)
+{
+    btt_error err = {0};
+    if (btt_speed_book_begin(s->sp->pay->book, &err) != BTT_OK) BTT_LOGW(LOG_MOD, "speed: %s", btt_error_str(&err));
+}
+
+static void book_commit(btt_session *s)
+{
+    btt_error err = {0};
+    if (btt_speed_book_commit(s->sp->pay->book, &err) != BTT_OK) BTT_LOGE(LOG_MOD, "speed: %s", btt_error_str(&err));
+}
+
 static void book_flow(btt_session *s, const uint8_t id[BTT_CHANNEL_ID_LEN], const uint8_t info_hash[20], btt_amount a)
 {
     btt_error err = {0};
@@ -342,30 +356,43 @@ static void send_channel(peer *p, const out_channel *c)
         for (peer *p = t->peers; p; p = p->next)                                                    \
             if (p->sp && p->sp->active && !memcmp(p->sp->theirs.pk.key, (who)->key, BTT_ACCOUNT_KEY_LEN))
 
-/* Sends a voucher for everything owed to c's payee, to one of its connections. */
-static void pay_owed(btt_session *s, out_channel *c, uint32_t piece)
+/* Signs and books a voucher for everything owed to c's payee and returns the connection to send
+ * it on (NULL: nothing to send now). The caller sends it only after the booking is committed. */
+static peer *prepare_voucher(btt_session *s, out_channel *c, uint32_t piece, btt_speed_msg *m)
 {
-    if (c->state != CH_OPEN || btt_amount_eq(c->unsent, BTT_AMOUNT_ZERO)) return;
+    if (c->state != CH_OPEN || btt_amount_eq(c->unsent, BTT_AMOUNT_ZERO)) return NULL;
     btt_amount total;
-    if (!btt_amount_add(&total, c->cumulative, c->unsent) || btt_amount_cmp(total, c->deposit) > 0) return;
+    if (!btt_amount_add(&total, c->cumulative, c->unsent) || btt_amount_cmp(total, c->deposit) > 0) return NULL;
     FOR_PEERS_OF(s, &c->payee, t, p)
     {
-        btt_speed_msg m;
-        memset(&m, 0, sizeof m);
-        m.type = BTT_SPEED_PAY;
-        memcpy(m.voucher.channel, c->id, sizeof c->id);
-        m.voucher.cumulative = total;
-        m.voucher.seq = c->seq + 1;
-        m.piece = piece;
-        btt_voucher_sign(&m.voucher, s->sp->ledger, s->sp->wallet);
+        memset(m, 0, sizeof *m);
+        m->type = BTT_SPEED_PAY;
+        memcpy(m->voucher.channel, c->id, sizeof c->id);
+        m->voucher.cumulative = total;
+        m->voucher.seq = c->seq + 1;
+        m->piece = piece;
+        btt_voucher_sign(&m->voucher, s->sp->ledger, s->sp->wallet);
         c->cumulative = total;
         c->seq++;
         c->unsent = BTT_AMOUNT_ZERO;
         book_out(s, c); /* booked before it leaves: a restart continues above this seq */
-        speed_send(p, &m);
-        peer_flush(p);
-        return;
+        return p;
     }
+    return NULL;
+}
+
+static void send_voucher(peer *p, const btt_speed_msg *m)
+{
+    speed_send(p, m);
+    peer_flush(p);
+}
+
+/* Sends a voucher for everything owed to c's payee, to one of its connections. */
+static void pay_owed(btt_session *s, out_channel *c, uint32_t piece)
+{
+    btt_speed_msg m;
+    peer *p = prepare_voucher(s, c, piece, &m);
+    if (p) send_voucher(p, &m);
 }
 
 static void maybe_topup(btt_session *s, out_channel *c, uint64_t lock_units)
@@ -467,10 +494,14 @@ void speed_piece_passed(btt_torrent *t, const pbuf *pb)
         }
         out_channel *c = out_find(s->sp->pay, &p->sp->payee, true);
         if (!c || !btt_amount_add(&c->unsent, c->unsent, sum)) continue;
-        flow_out(s, c, t->mi->info_hash, sum);
         if (!btt_amount_add(&s->sp->spent, s->sp->spent, sum) || !btt_amount_add(&t->sp->spent, t->sp->spent, sum))
             continue;
-        pay_owed(s, c, pb->piece);
+        book_begin(s); /* the piece's flow and the voucher: one commit, and only then is it sent */
+        flow_out(s, c, t->mi->info_hash, sum);
+        btt_speed_msg m;
+        peer *to = prepare_voucher(s, c, pb->piece, &m);
+        book_commit(s);
+        if (to) send_voucher(to, &m);
         maybe_topup(s, c, btt_amount_units(p->sp->lock));
     }
     for (peer *p = t->peers; p; p = p->next)
@@ -618,8 +649,10 @@ void speed_pay_on_voucher(btt_torrent *t, peer *p, const btt_speed_msg *m)
     if (!btt_amount_sub(&gain, m->voucher.cumulative, before)) gain = BTT_AMOUNT_ZERO;
     c->best = m->voucher;
     c->has_best = true;
+    book_begin(s);
     book_in(s, c); /* booked before it counts */
     book_flow(s, c->id, t->mi->info_hash, gain);
+    book_commit(s);
     /* both sums stay within the supply: every unit came out of one channel's deposit */
     if (!btt_amount_add(&s->sp->earned, s->sp->earned, gain) || !btt_amount_add(&t->sp->earned, t->sp->earned, gain))
         BTT_LOGW(LOG_MOD, "speed: earnings overflow");

@@ -128,6 +128,16 @@ void btt_speed_book_close(btt_speed_book *b)
     free(b);
 }
 
+btt_err btt_speed_book_begin(btt_speed_book *b, btt_error *err)
+{
+    return sqlite3_exec(b->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? BTT_OK : fail(b, err, "BEGIN");
+}
+
+btt_err btt_speed_book_commit(btt_speed_book *b, btt_error *err)
+{
+    return sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? BTT_OK : fail(b, err, "COMMIT");
+}
+
 static int64_t i64(uint64_t v) { return v > INT64_MAX ? INT64_MAX : (int64_t)v; }
 
 btt_err btt_speed_book_put(btt_speed_book *b, const btt_book_channel *c, btt_error *err)
