@@ -147,7 +147,8 @@ static in_channel *in_find(speed_pay *pay, const uint8_t id[BTT_CHANNEL_ID_LEN],
 
 /* ------------------------------------------------------------------ the book */
 
-static void book_out(btt_session *s, const out_channel *c)
+/* settled: the seeder no longer takes the channel (it closed it): what we promised is its due */
+static void book_out_as(btt_session *s, const out_channel *c, bool settled)
 {
     btt_book_channel r;
     memset(&r, 0, sizeof r);
@@ -161,10 +162,13 @@ static void book_out(btt_session *s, const out_channel *c)
     r.seq = c->seq;
     r.expiry = c->expiry;
     r.opened = c->opened;
-    r.state = BTT_BOOK_OPEN;
+    r.state = settled ? BTT_BOOK_SETTLED : BTT_BOOK_OPEN;
+    r.settled = settled ? c->cumulative : BTT_AMOUNT_ZERO;
     btt_error err = {0};
     if (btt_speed_book_put(s->sp->pay->book, &r, &err) != BTT_OK) BTT_LOGE(LOG_MOD, "speed: %s", btt_error_str(&err));
 }
+
+static void book_out(btt_session *s, const out_channel *c) { book_out_as(s, c, false); }
 
 static void book_in(btt_session *s, const in_channel *c)
 {
@@ -449,22 +453,7 @@ void speed_pay_channel_refused(btt_torrent *t, peer *p)
     if (!c || c->state != CH_OPEN) return;
     /* settled or refunded meanwhile (e.g. the seeder restarted and closed it): a new one */
     BTT_LOGI(LOG_MOD, "speed: the seeder no longer takes our channel: opening a new one");
-    /* the seeder settled it (it closes channels when it stops): so the book says */
-    btt_book_channel r;
-    memset(&r, 0, sizeof r);
-    memcpy(r.id, c->id, sizeof r.id);
-    memcpy(r.ledger, t->s->sp->ledger, sizeof r.ledger);
-    r.role = BTT_BOOK_PAYER;
-    r.me = t->s->sp->me;
-    r.peer = c->payee;
-    r.deposit = c->deposit;
-    r.amount = r.settled = c->cumulative;
-    r.seq = c->seq;
-    r.expiry = c->expiry;
-    r.opened = c->opened;
-    r.state = BTT_BOOK_SETTLED;
-    btt_error err = {0};
-    if (btt_speed_book_put(t->s->sp->pay->book, &r, &err) != BTT_OK) BTT_LOGE(LOG_MOD, "speed: %s", btt_error_str(&err));
+    book_out_as(t->s, c, true); /* the seeder settled it (it closes channels when it stops) */
     c->state = CH_NONE;
     btt_amount owed = c->unsent;
     memset(c->id, 0, sizeof c->id);
