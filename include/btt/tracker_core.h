@@ -6,7 +6,7 @@
  *
  * Layout (docs/tracker.md): torrents live in an open-addressing table keyed by SipHash of the
  * info-hash (random key, so chosen hashes cannot collide on purpose); each torrent holds two
- * open-addressing peer tables (IPv4 slots of 8 bytes, IPv6 slots of 20: address, port, last
+ * cuckoo-hashed peer tables (IPv4 slots of 8 bytes, IPv6 slots of 20: address, port, last
  * announce in coarse ticks modulo 256, flags). Bids are rare and live in a small side array
  * per torrent, so a peer without a bid costs no bid bytes. */
 #ifndef BTT_TRACKER_CORE_H

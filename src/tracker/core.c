@@ -3,7 +3,7 @@
  * Torrents: an open-addressing table (linear probing, at most 3/4 full, backward-shift
  * deletion) of pointers, keyed by SipHash-2-4 of the info-hash with a secret key.
  *
- * Peers: per torrent and address family, an open-addressing table of fixed-size slots:
+ * Peers: per torrent and address family, a hash table (below) of fixed-size slots:
  *   IPv4: ip[4] port[2] seen[1] flags[1]   = 8 bytes
  *   IPv6: ip[16] port[2] seen[1] flags[1]  = 20 bytes
  * ip and port are in network order, so the first 6 (18) bytes are the peer's compact form and
@@ -12,8 +12,17 @@
  * not announced to for longer than the peer TTL loses all its peers at once, and an
  * announced-to torrent is swept at least every TTL/4, so no live slot is ever older than about
  * 161 ticks and the modular age is exact. A peer is dropped after TTL, give or take a tick.
- * The tables grow at 7/8 full (linear probing over 8-byte slots stays within a few cache
- * lines) and shrink below 1/8.
+ * A peer table is bucketized cuckoo hashing: buckets of BK = 8 slots (one cache line for
+ * IPv4), each key has two buckets given by the two halves of its keyed SipHash (mapped onto
+ * any bucket count by multiply-shift), so a lookup reads at most two buckets and a removal
+ * just clears the slot. An insert takes the less full of the two buckets; both being full,
+ * it moves peers to their other bucket (a random walk of at most KICKS steps, growing the
+ * table when it gives up). A table fills to about 98% before it grows (rehashing every peer
+ * into a new table) by 1/16, and shrinks to half full below 1/8. Up to SEG = 128 slots a
+ * table is one allocation (2, 4, 8, 16, ... slots); larger ones are segments of 128 slots
+ * behind an array of pointers, so that tables growing by small steps reuse each other's freed
+ * segments instead of leaving the heap full of holes of odd sizes. About 8.3-8.9 bytes per
+ * IPv4 peer in all (docs/benchmarks.md).
  *
  * Bids: most peers never bid, so a bid lives in a small array per torrent (address, bid, time)
  * and the slot only carries a HASBID flag. */
@@ -26,10 +35,12 @@
 
 enum { F_SEED = 1, F_HASBID = 2 };
 enum { SAMPLE = 8 };
+/* peer tables: slots per bucket, longest cuckoo walk, slots per segment of a large table */
+enum { BK = 8, KICKS = 128, SEG = 128 };
 
 typedef struct ptab {
-    uint8_t *slots;
-    uint32_t cap, count; /* cap: 0 or a power of two */
+    uint8_t *slots; /* cap <= SEG: the slots; larger: cap / SEG pointers to segments of SEG slots */
+    uint32_t cap, count; /* cap: 0, 2, 4, a multiple of BK up to SEG, then a multiple of SEG */
 } ptab;
 
 typedef struct bident {
@@ -100,7 +111,45 @@ static uint64_t hkey(const btt_trk *t, const uint8_t *p, size_t n)
 static size_t stride_of(int fam) { return fam == 4 ? 8 : 20; }
 static size_t alen_of(int fam) { return fam == 4 ? 6 : 18; }
 
-static uint8_t *slot_at(const ptab *p, int fam, uint32_t i) { return p->slots + (size_t)i * stride_of(fam); }
+static uint8_t *slot_at(const ptab *p, int fam, uint32_t i)
+{
+    if (p->cap <= SEG) return p->slots + (size_t)i * stride_of(fam);
+    return ((uint8_t **)(void *)p->slots)[i / SEG] + (size_t)(i % SEG) * stride_of(fam);
+}
+
+/* Whether a slot holds key (constant sizes, so that the compiler compares inline). */
+static bool key_eq(const uint8_t *s, const uint8_t *key, int fam)
+{
+    return fam == 4 ? memcmp(s, key, 6) == 0 : memcmp(s, key, 18) == 0;
+}
+
+static uint64_t ptab_bytes(uint32_t cap, int fam)
+{
+    return (uint64_t)cap * stride_of(fam) + (cap > SEG ? cap / SEG * sizeof(uint8_t *) : 0);
+}
+
+static void ptab_release(uint8_t *slots, uint32_t cap)
+{
+    if (slots && cap > SEG)
+        for (uint32_t k = 0; k < cap / SEG; k++) free(((uint8_t **)(void *)slots)[k]);
+    free(slots);
+}
+
+/* Zeroed slots for a table of cap slots, or NULL. */
+static uint8_t *ptab_alloc(uint32_t cap, int fam)
+{
+    if (cap <= SEG) return calloc(cap, stride_of(fam));
+    uint8_t **segs = calloc(cap / SEG, sizeof *segs);
+    if (!segs) return NULL;
+    for (uint32_t k = 0; k < cap / SEG; k++) {
+        if (!(segs[k] = calloc(SEG, stride_of(fam)))) {
+            while (k) free(segs[--k]);
+            free(segs);
+            return NULL;
+        }
+    }
+    return (uint8_t *)segs;
+}
 
 static bool slot_used(const uint8_t *s, int fam)
 {
@@ -119,101 +168,6 @@ static uint8_t *slot_flags(uint8_t *s, int fam) { return s + alen_of(fam) + 1; }
 static uint32_t age_of(const btt_trk *t, const uint8_t *s, int fam, uint64_t now)
 {
     return (uint8_t)((uint8_t)(now / t->tick) - s[alen_of(fam)]);
-}
-
-/* ---- peer tables ---- */
-
-static uint32_t ptab_home(const btt_trk *t, const ptab *p, int fam, const uint8_t *key)
-{
-    return (uint32_t)(hkey(t, key, alen_of(fam)) & (p->cap - 1));
-}
-
-static int64_t ptab_find(const btt_trk *t, const ptab *p, int fam, const uint8_t *key)
-{
-    if (!p->count) return -1;
-    size_t a = alen_of(fam);
-    uint32_t mask = p->cap - 1;
-    for (uint32_t i = ptab_home(t, p, fam, key);; i = (i + 1) & mask) {
-        const uint8_t *s = slot_at(p, fam, i);
-        if (!slot_used(s, fam)) return -1;
-        if (memcmp(s, key, a) == 0) return i;
-    }
-}
-
-static void ptab_put_raw(const btt_trk *t, ptab *p, int fam, const uint8_t *slot)
-{
-    uint32_t mask = p->cap - 1;
-    uint32_t i = ptab_home(t, p, fam, slot);
-    while (slot_used(slot_at(p, fam, i), fam)) i = (i + 1) & mask;
-    memcpy(slot_at(p, fam, i), slot, stride_of(fam));
-}
-
-static bool ptab_resize(btt_trk *t, ptab *p, int fam, uint32_t ncap)
-{
-    size_t st = stride_of(fam);
-    uint8_t *ns = calloc(ncap, st);
-    if (!ns) return false;
-    ptab np = {ns, ncap, p->count};
-    for (uint32_t i = 0; i < p->cap; i++) {
-        const uint8_t *s = slot_at(p, fam, i);
-        if (slot_used(s, fam)) ptab_put_raw(t, &np, fam, s);
-    }
-    t->bytes -= (uint64_t)p->cap * st;
-    t->bytes += (uint64_t)ncap * st;
-    free(p->slots);
-    *p = np;
-    return true;
-}
-
-/* Inserts key (not present); returns the slot index or -1 when out of memory. */
-static int64_t ptab_insert(btt_trk *t, ptab *p, int fam, const uint8_t *key)
-{
-    if (p->cap == 0 || (uint64_t)(p->count + 1) * 8 > (uint64_t)p->cap * 7) {
-        uint32_t ncap = p->cap ? p->cap * 2 : 4;
-        if (ncap == 0 || !ptab_resize(t, p, fam, ncap)) return -1;
-    }
-    uint32_t mask = p->cap - 1;
-    uint32_t i = ptab_home(t, p, fam, key);
-    while (slot_used(slot_at(p, fam, i), fam)) i = (i + 1) & mask;
-    uint8_t *s = slot_at(p, fam, i);
-    memset(s, 0, stride_of(fam));
-    memcpy(s, key, alen_of(fam));
-    p->count++;
-    return i;
-}
-
-/* Backward-shift deletion: no tombstones, probe sequences stay short. */
-static void ptab_remove_at(const btt_trk *t, ptab *p, int fam, uint32_t i)
-{
-    uint32_t mask = p->cap - 1;
-    size_t st = stride_of(fam);
-    uint32_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        uint8_t *sj = slot_at(p, fam, j);
-        if (!slot_used(sj, fam)) break;
-        uint32_t k = ptab_home(t, p, fam, sj);
-        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (stays) continue;
-        memcpy(slot_at(p, fam, i), sj, st);
-        i = j;
-    }
-    memset(slot_at(p, fam, i), 0, st);
-    p->count--;
-}
-
-static void ptab_shrink(btt_trk *t, ptab *p, int fam)
-{
-    if (p->count == 0) {
-        t->bytes -= (uint64_t)p->cap * stride_of(fam);
-        free(p->slots);
-        p->slots = NULL;
-        p->cap = 0;
-        return;
-    }
-    uint32_t ncap = p->cap;
-    while (ncap > 4 && (uint64_t)p->count * 8 < ncap) ncap /= 2;
-    if (ncap != p->cap) ptab_resize(t, p, fam, ncap); /* on failure the table just stays larger */
 }
 
 /* ---- bids ---- */
@@ -289,11 +243,189 @@ static void forget_peer(btt_trk *t, torrent *tor, int fam, uint8_t *s)
     t->peers--;
 }
 
+/* ---- peer tables ---- */
+
+/* A key's two buckets (the same one while the table has a single bucket). */
+static void ptab_buckets(const btt_trk *t, const ptab *p, int fam, const uint8_t *key, uint32_t b[2])
+{
+    uint64_t nb = (p->cap + BK - 1) / BK;
+    uint64_t h = hkey(t, key, alen_of(fam));
+    b[0] = (uint32_t)(((h & 0xffffffffu) * nb) >> 32);
+    b[1] = (uint32_t)(((h >> 32) * nb) >> 32);
+    if (b[1] == b[0] && nb > 1) b[1] = b[0] + 1 == nb ? 0 : b[0] + 1;
+}
+
+static uint32_t bucket_end(const ptab *p, uint32_t b)
+{
+    uint32_t e = (b + 1) * BK;
+    return e < p->cap ? e : p->cap;
+}
+
+/* First free slot of bucket b or -1; *used: the bucket's used slots. */
+static int64_t bucket_free(const ptab *p, int fam, uint32_t b, uint32_t *used)
+{
+    int64_t f = -1;
+    uint32_t n = 0;
+    for (uint32_t i = b * BK, e = bucket_end(p, b); i < e; i++) {
+        if (slot_used(slot_at(p, fam, i), fam)) n++;
+        else if (f < 0) f = i;
+    }
+    *used = n;
+    return f;
+}
+
+static int64_t ptab_find(const btt_trk *t, const ptab *p, int fam, const uint8_t *key)
+{
+    if (!p->count) return -1;
+    uint32_t b[2];
+    ptab_buckets(t, p, fam, key, b);
+    /* an empty slot's port is 0, a key's never is: no need to test for use */
+    for (uint32_t i = b[0] * BK, e = bucket_end(p, b[0]); i < e; i++)
+        if (key_eq(slot_at(p, fam, i), key, fam)) return i;
+    if (b[1] != b[0])
+        for (uint32_t i = b[1] * BK, e = bucket_end(p, b[1]); i < e; i++)
+            if (key_eq(slot_at(p, fam, i), key, fam)) return i;
+    return -1;
+}
+
+/* Puts a slot whose key is not in p into a free slot of one of its buckets, the less full one,
+ * or, both being full, moves peers to their other buckets (a random walk of at most KICKS
+ * steps). Returns the slot index, -2 when a peer was put but the walk gave up: the peer then
+ * in hand (another one) is left in `slot` and must go into a larger table. */
+static int64_t ptab_put(btt_trk *t, ptab *p, int fam, uint8_t *slot)
+{
+    size_t st = stride_of(fam);
+    uint32_t b[2], n0, n1 = BK;
+    ptab_buckets(t, p, fam, slot, b);
+    int64_t f0 = bucket_free(p, fam, b[0], &n0), f1 = b[1] != b[0] ? bucket_free(p, fam, b[1], &n1) : -1;
+    int64_t f = f0 >= 0 && (f1 < 0 || n0 <= n1) ? f0 : f1;
+    if (f >= 0) {
+        memcpy(slot_at(p, fam, (uint32_t)f), slot, st);
+        p->count++;
+        return f;
+    }
+    uint32_t cur = b[rnd(t) & 1];
+    for (int k = 0; k < KICKS; k++) {
+        uint32_t lo = cur * BK, w = bucket_end(p, cur) - lo;
+        uint8_t *v = slot_at(p, fam, lo + (uint32_t)(rnd(t) % w)), tmp[20];
+        memcpy(tmp, v, st);
+        memcpy(v, slot, st);
+        memcpy(slot, tmp, st);
+        ptab_buckets(t, p, fam, slot, b);
+        cur = b[0] == cur ? b[1] : b[0];
+        uint32_t n;
+        f = bucket_free(p, fam, cur, &n);
+        if (f >= 0) {
+            memcpy(slot_at(p, fam, (uint32_t)f), slot, st);
+            p->count++;
+            return -3; /* placed, but not where the caller's key went */
+        }
+    }
+    return -2;
+}
+
+/* Most peers a table of cap slots takes before it grows (about 98% full; two buckets of 8
+ * per key stay easy to insert into up to about 99.8%). */
+static uint32_t ptab_max(uint32_t cap) { return cap < 64 ? cap : cap - cap / 64; }
+
+/* A size for at least n slots: 2, 4, a multiple of BK up to SEG, then a multiple of SEG. */
+static uint32_t ptab_round(uint64_t n)
+{
+    if (n <= 2) return 2;
+    if (n <= 4) return 4;
+    uint64_t u = n <= SEG ? BK : SEG;
+    n = (n + u - 1) / u * u;
+    return n > 0x80000000u ? 0 : (uint32_t)n;
+}
+
+/* The next size up: 2, 4, 8, ..., SEG, then about 1/16 larger, by at least one segment. 0 on
+ * overflow. */
+static uint32_t ptab_next(uint32_t cap)
+{
+    if (cap < BK) return cap ? cap * 2 : 2;
+    if (cap < SEG) return cap + BK;
+    return ptab_round((uint64_t)cap + (cap / 16 > SEG ? cap / 16 : SEG));
+}
+
+/* Moves p's peers (and `hand`, when given) into a table of at least ncap slots, larger again
+ * while a walk gives up. */
+static bool ptab_resize(btt_trk *t, ptab *p, int fam, uint32_t ncap, const uint8_t *hand)
+{
+    size_t st = stride_of(fam);
+    for (; ncap; ncap = ptab_next(ncap)) {
+        if (hand ? ncap <= p->count : ncap < p->count) continue;
+        uint8_t *ns = ptab_alloc(ncap, fam);
+        if (!ns) return false;
+        ptab np = {ns, ncap, 0};
+        bool ok = true;
+        uint8_t s[20];
+        for (uint32_t i = 0; ok && i < p->cap; i++) {
+            const uint8_t *o = slot_at(p, fam, i);
+            if (!slot_used(o, fam)) continue;
+            memcpy(s, o, st);
+            ok = ptab_put(t, &np, fam, s) != -2;
+        }
+        if (ok && hand) {
+            memcpy(s, hand, st);
+            ok = ptab_put(t, &np, fam, s) != -2;
+        }
+        if (!ok) {
+            ptab_release(ns, ncap);
+            continue;
+        }
+        t->bytes -= ptab_bytes(p->cap, fam);
+        t->bytes += ptab_bytes(ncap, fam);
+        ptab_release(p->slots, p->cap);
+        *p = np;
+        return true;
+    }
+    return false;
+}
+
+/* Inserts key (not present); returns the slot index or -1 when out of memory. */
+static int64_t ptab_insert(btt_trk *t, torrent *tor, ptab *p, int fam, const uint8_t *key)
+{
+    if (p->cap == 0 || p->count + 1 > ptab_max(p->cap)) {
+        uint32_t ncap = ptab_next(p->cap);
+        if (!ncap || !ptab_resize(t, p, fam, ncap, NULL)) return -1;
+    }
+    uint8_t s[20] = {0};
+    memcpy(s, key, alen_of(fam));
+    int64_t i = ptab_put(t, p, fam, s);
+    if (i >= 0) return i;
+    if (i == -2 && !ptab_resize(t, p, fam, ptab_next(p->cap), s)) {
+        /* out of memory with another peer in hand: that one is forgotten */
+        forget_peer(t, tor, fam, s);
+        t->evicted_peers++;
+    }
+    return ptab_find(t, p, fam, key);
+}
+
+static void ptab_remove_at(ptab *p, int fam, uint32_t i)
+{
+    memset(slot_at(p, fam, i), 0, stride_of(fam));
+    p->count--;
+}
+
+static void ptab_shrink(btt_trk *t, ptab *p, int fam)
+{
+    if (p->count == 0) {
+        t->bytes -= ptab_bytes(p->cap, fam);
+        ptab_release(p->slots, p->cap);
+        p->slots = NULL;
+        p->cap = 0;
+        return;
+    }
+    if ((uint64_t)p->count * 8 >= p->cap || p->cap <= 4) return;
+    /* to about half full; on failure the table just stays larger */
+    ptab_resize(t, p, fam, ptab_round((uint64_t)p->count * 2), NULL);
+}
+
 static void drop_peer(btt_trk *t, torrent *tor, int fam, uint32_t i)
 {
     ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
     forget_peer(t, tor, fam, slot_at(p, fam, i));
-    ptab_remove_at(t, p, fam, i);
+    ptab_remove_at(p, fam, i);
 }
 
 static void drop_all_peers(btt_trk *t, torrent *tor, uint64_t *counter)
@@ -307,8 +439,8 @@ static void drop_all_peers(btt_trk *t, torrent *tor, uint64_t *counter)
                 (*counter)++;
             }
         }
-        t->bytes -= (uint64_t)p->cap * stride_of(fam);
-        free(p->slots);
+        t->bytes -= ptab_bytes(p->cap, fam);
+        ptab_release(p->slots, p->cap);
         p->slots = NULL;
         p->cap = p->count = 0;
     }
@@ -328,16 +460,12 @@ static size_t sweep(btt_trk *t, torrent *tor, uint64_t now)
     for (int fam = 4; fam <= 6; fam += 2) {
         ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
         if (!p->count) continue;
-        /* A removal shifts later slots back into i: look at i again before moving on. The
-         * walk may wrap to the start, which only means a slot is checked twice. */
-        for (uint32_t i = 0; i < p->cap;) {
+        for (uint32_t i = 0; i < p->cap; i++) {
             uint8_t *s = slot_at(p, fam, i);
             if (slot_used(s, fam) && age_of(t, s, fam, now) > t->ttl_ticks) {
                 drop_peer(t, tor, fam, i);
                 gone++;
-                continue;
             }
-            i++;
         }
         ptab_shrink(t, p, fam);
     }
@@ -620,14 +748,15 @@ static size_t walk_family(btt_trk *t, const torrent *tor, int fam, const uint8_t
     const ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
     if (!p->count || !want) return 0;
     size_t a = alen_of(fam), got = 0;
-    uint32_t mask = p->cap - 1, start = (uint32_t)rnd(t) & mask;
+    uint32_t start = (uint32_t)(rnd(t) % p->cap);
     for (uint32_t k = 0; k < p->cap && got < want; k++) {
-        const uint8_t *s = slot_at(p, fam, (start + k) & mask);
+        uint32_t i = start + k;
+        const uint8_t *s = slot_at(p, fam, i < p->cap ? i : i - p->cap);
         if (!slot_used(s, fam)) continue;
         uint8_t fl = s[a + 1];
         if (self_seed && (fl & F_SEED)) continue;
         if (only_legacy && (fl & F_HASBID)) continue;
-        if (self && memcmp(s, self, a) == 0) continue;
+        if (self && key_eq(s, self, fam)) continue;
         out_put(o, fam, s, with_bids ? bid_of(tor, fam, s) : 0);
         got++;
     }
@@ -779,7 +908,7 @@ btt_err btt_trk_announce_do(btt_trk *t, const btt_trk_announce *a, uint64_t now,
                 return BTT_ETOOBIG;
             }
         }
-        idx = ptab_insert(t, p, fam, key);
+        idx = ptab_insert(t, tor, p, fam, key);
         if (idx < 0) goto nomem;
         t->peers++;
         if (seed) {
