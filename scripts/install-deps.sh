@@ -18,7 +18,7 @@ PKGS="
  libuv1-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev openssl
  libsodium-dev libsqlite3-dev libpq-dev libjansson-dev libcmocka-dev
  postgresql
- python3 python3-libtorrent
+ python3 python3-libtorrent python3-cryptography
  mktorrent transmission-cli transmission-daemon aria2 opentracker
  iproute2 procps psmisc xxd curl time bc
 "

@@ -36,6 +36,7 @@ typedef struct btt_guard {
     uint64_t piece_length;  /* bytes: the allowance is one piece at the current rate */
     btt_amount owed, paid;
     uint64_t rate_bytes;    /* bytes served at the current rate (owed counts them as one charge) */
+    uint64_t allow_rate;    /* the allowance's rate: the highest rate since the debt was last covered */
     btt_amount base;        /* the channel's promised amount at the start (vouchers are cumulative) */
     uint64_t best_seq;      /* the best voucher's seq (0: none yet) */
     bool holding;           /* requests are being held since hold_ms */

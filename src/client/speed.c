@@ -369,6 +369,7 @@ void speed_ban(btt_torrent *t, peer *p, const char *why)
 {
     speed_session *ss = t->s->sp;
     uint64_t now = now_ms(t);
+    peer_flush(p); /* a refuse just queued goes out before the connection closes */
     size_t cap = sizeof ss->banned / sizeof *ss->banned, i = ss->nbanned++ % cap; /* the oldest goes first */
     ss->banned[i].account = p->sp->theirs.pk;
     ss->banned[i].until_ms = now + BTT_GUARD_BAN_MS;

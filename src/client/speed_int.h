@@ -58,6 +58,7 @@ struct speed_peer {
     bool channel_checking, channel_ok;
     uint8_t channel[BTT_CHANNEL_ID_LEN];
     bool has_early;                /* a pay that came while the channel was being checked */
+    bool deposit_recheck;          /* a voucher above the known deposit sent us to the ledger again */
     btt_speed_msg early;           /* (the latest: vouchers are cumulative) */
     unsigned bad_proofs;
     uint64_t bad_proof_ms;

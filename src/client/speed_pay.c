@@ -593,9 +593,11 @@ static void checked(btt_session *s, job *j)
     c->checked = true;
     book_in(s, c);
     if (!p || !p->sp || memcmp(p->sp->channel, j->channel, BTT_CHANNEL_ID_LEN)) return;
-    p->sp->channel_ok = true;
-    btt_amount base = c->has_best ? c->best.cumulative : ci->claimed;
-    btt_guard_set_channel(&p->sp->guard, base, c->has_best ? c->best.seq : ci->seq);
+    if (!p->sp->channel_ok) { /* a first check; a second (a top-up) keeps the guard's sums */
+        p->sp->channel_ok = true;
+        btt_amount base = c->has_best ? c->best.cumulative : ci->claimed;
+        btt_guard_set_channel(&p->sp->guard, base, c->has_best ? c->best.seq : ci->seq);
+    }
     if (p->sp->has_early) {
         p->sp->has_early = false;
         speed_pay_on_voucher(t, p, &p->sp->early);
@@ -626,6 +628,19 @@ void speed_pay_on_voucher(btt_torrent *t, peer *p, const btt_speed_msg *m)
         return;
     }
     if (btt_amount_cmp(m->voucher.cumulative, c->deposit) > 0) {
+        /* the payer may have topped the channel up since we looked: look again, once */
+        job *j = sp->deposit_recheck ? NULL : job_new(s, JOB_CHECK);
+        if (j) {
+            sp->deposit_recheck = true;
+            sp->early = *m;
+            sp->has_early = true;
+            sp->channel_checking = true;
+            memcpy(j->channel, sp->channel, sizeof j->channel);
+            memcpy(j->info_hash, t->mi->info_hash, 20);
+            j->addr = p->addr;
+            job_push(s, j);
+            return;
+        }
         speed_refuse(p, "bad-voucher", "the voucher promises more than the channel holds");
         return;
     }
@@ -634,6 +649,7 @@ void speed_pay_on_voucher(btt_torrent *t, peer *p, const btt_speed_msg *m)
         speed_refuse(p, "stale-voucher", "not newer than the best voucher");
         return;
     }
+    sp->deposit_recheck = false;
     btt_amount gain;
     if (!btt_amount_sub(&gain, m->voucher.cumulative, before)) gain = BTT_AMOUNT_ZERO;
     c->best = m->voucher;

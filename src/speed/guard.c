@@ -26,7 +26,7 @@ static btt_amount owed_after(const btt_guard *g, uint64_t more)
 /* owed - paid <= one piece at the current rate */
 static bool within_allowance(const btt_guard *g, btt_amount owed)
 {
-    u128 allowance = btt_amount_units(btt_speed_charge(g->rate, g->piece_length));
+    u128 allowance = btt_amount_units(btt_speed_charge(g->allow_rate > g->rate ? g->allow_rate : g->rate, g->piece_length));
     return btt_amount_units(owed) <= (u128)btt_amount_units(g->paid) + allowance;
 }
 
@@ -37,6 +37,10 @@ void btt_guard_init(btt_guard *g, uint64_t piece_length)
 
 void btt_guard_set_rate(btt_guard *g, uint64_t rate)
 {
+    /* a debt run up at a higher rate keeps that rate's allowance until vouchers cover it: the
+     * peer pays per verified piece, and a lower price must not hold the blocks it needs to
+     * finish (and pay for) the pieces it got at the old one */
+    if (btt_amount_cmp(btt_guard_debt(g), BTT_AMOUNT_ZERO) == 0 || rate > g->allow_rate) g->allow_rate = rate;
     g->rate = rate;
     g->rate_bytes = 0; /* what was served so far stays in owed at the old rate */
 }
@@ -74,6 +78,7 @@ bool btt_guard_voucher(btt_guard *g, btt_amount cumulative, uint64_t seq)
     if (btt_amount_cmp(paid, g->paid) < 0) return false; /* below the best one: stale */
     g->paid = paid;
     g->best_seq = seq;
+    if (btt_amount_cmp(btt_guard_debt(g), BTT_AMOUNT_ZERO) == 0) g->allow_rate = g->rate;
     if (g->holding && within_allowance(g, g->owed)) g->holding = false;
     return true;
 }
