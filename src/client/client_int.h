@@ -235,7 +235,8 @@ struct btt_session {
     uv_udp_t udp;
     uv_timer_t utp_timer;
     uv_idle_t udp_idle;
-    bool udp_open, udp_dirty, udp_servicing, udp_blocked;
+    bool udp_open, udp_dirty, udp_servicing, udp_blocked, udp_draining;
+    uint64_t udp_drain_until_us;
     btt_utp_mux *utp;
     uint8_t udp_rbuf[4096];
     uint32_t udp_queued;                   /* datagrams in uv_udp_send requests */
@@ -264,7 +265,9 @@ struct btt_session {
 /* Takes fd, a UDP socket bound to s->bind (the TCP listener's address and port), and runs
  * the uTP multiplexer on it. */
 btt_err udp_open(btt_session *s, int fd, btt_error *err);
-void udp_close(btt_session *s);  /* closes the handles (counted in open_handles) */
+/* Closes the handles (counted in open_handles) once the released uTP connections have
+ * finished, within a few seconds. */
+void udp_close(btt_session *s);
 void udp_free(btt_session *s);   /* the multiplexer, once every peer is gone */
 /* Something was written to, read from or closed on a uTP connection: transmit and pull
  * events soon (from an idle callback, so one loop turn's work goes out together). */

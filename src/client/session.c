@@ -342,11 +342,11 @@ static void close_handles(btt_session *s)
     s->open_handles++; /* held until everything below is started */
     uv_close((uv_handle_t *)&s->listener, on_handle_closed);
     uv_close((uv_handle_t *)&s->tick, on_handle_closed);
-    udp_close(s);
     for (peer *p = s->pending, *next; p; p = next) {
         next = p->next;
         peer_close(p, "closing");
     }
+    udp_close(s); /* after every peer released its uTP connection */
     session_handle_closed(s);
 }
 

@@ -13,6 +13,7 @@
 
 #define UDP_MAX_QUEUED 512      /* datagrams waiting in uv_udp_send requests */
 #define UDP_SOCKBUF (4u << 20)  /* asked for both ways; the kernel caps it at [rw]mem_max */
+#define UDP_DRAIN_MS 3000       /* at close, how long released connections may finish */
 
 typedef struct udp_sreq {
     uv_udp_send_t req;
@@ -24,6 +25,7 @@ uint64_t udp_now_us(void) { return uv_hrtime() / 1000; }
 
 static void service(btt_session *s);
 static void on_idle(uv_idle_t *h);
+static void close_now(btt_session *s);
 
 /* The socket is bound to s->bind: an IPv6 socket reaches IPv4 peers as ::ffff:a.b.c.d. */
 static void to_sockaddr(const btt_session *s, const btt_addr *a, struct sockaddr_storage *ss, socklen_t *len)
@@ -156,9 +158,19 @@ static void on_timer(uv_timer_t *h)
     service(s);
 }
 
+/* Closing: once every connection has finished (its data and FIN acked) or the time is up. */
+static bool drained(btt_session *s)
+{
+    if (!s->udp_draining) return false;
+    btt_utp_mux_stats st;
+    btt_utp_mux_get_stats(s->utp, &st);
+    return st.conns == 0 || udp_now_us() >= s->udp_drain_until_us;
+}
+
 static void arm_timer(btt_session *s)
 {
     uint64_t next = btt_utp_mux_next_deadline(s->utp);
+    if (s->udp_draining && s->udp_drain_until_us < next) next = s->udp_drain_until_us;
     if (next == UINT64_MAX) {
         uv_timer_stop(&s->utp_timer);
         return;
@@ -186,6 +198,10 @@ static void service(btt_session *s)
         if (!s->udp_blocked) transmit(s);
     }
     s->udp_servicing = false;
+    if (drained(s)) {
+        close_now(s);
+        return;
+    }
     if (s->udp_dirty) uv_idle_start(&s->udp_idle, on_idle); /* a handler kept asking: next turn */
     arm_timer(s);
 }
@@ -216,7 +232,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from, unsigned flags)
 {
     btt_session *s = h->data;
-    if (n <= 0 || !from || s->closing) return; /* n < 0: e.g. an ICMP error; nothing to do */
+    if (n <= 0 || !from) return; /* n < 0: e.g. an ICMP error; nothing to do */
     btt_addr a;
     if ((flags & UV_UDP_PARTIAL) || btt_addr_from_sockaddr(from, &a)) {
         s->udp_unknown++;
@@ -271,7 +287,24 @@ btt_err udp_open(btt_session *s, int fd, btt_error *err)
     return BTT_OK;
 }
 
+/* Released connections still owe the peer their last bytes (a Speed voucher, say) and a FIN,
+ * which TCP's kernel would send after close: the socket stays open until they are acked or
+ * UDP_DRAIN_MS have passed. New connections are refused meanwhile (s->closing). */
 void udp_close(btt_session *s)
+{
+    if (!s->udp_open || s->udp_draining) return;
+    btt_utp_mux_stats st;
+    btt_utp_mux_get_stats(s->utp, &st);
+    if (st.conns == 0) {
+        close_now(s);
+        return;
+    }
+    s->udp_draining = true;
+    s->udp_drain_until_us = udp_now_us() + UDP_DRAIN_MS * 1000ull;
+    udp_kick(s);
+}
+
+static void close_now(btt_session *s)
 {
     if (!s->udp_open) return;
     s->udp_open = false;
