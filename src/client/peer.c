@@ -10,6 +10,7 @@
 #include "client/client_int.h"
 #include "client/speed.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,14 @@ void peer_close(peer *p, const char *why)
     else session_list_remove(&p->s->pending, p);
     if (was_connecting && p->s->half_open) p->s->half_open--;
     if (p->utp) { /* a clean close: what was written still goes out, then a FIN */
+        btt_utp_conn_stats st;
+        btt_utp_conn_get_stats(p->utp, &st);
+        BTT_LOGD(LOG_MOD,
+                 "peer %s uTP: rtt %u us, cwnd %u, peer wnd %u, %" PRIu64 " packets sent, %" PRIu64
+                 " received, %" PRIu64 " retransmits (%" PRIu64 " fast), %" PRIu64 " timeouts, %" PRIu64
+                 " duplicate, %" PRIu64 " out of order",
+                 a, st.rtt_us, st.cwnd, st.peer_wnd, st.packets_sent, st.packets_received, st.retransmits,
+                 st.fast_retransmits, st.timeouts, st.dup_packets, st.ooo_packets);
         btt_utp_set_user(p->utp, NULL);
         btt_utp_release(p->utp);
         p->utp = NULL;

@@ -5,6 +5,7 @@
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
 
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +296,12 @@ void udp_close(btt_session *s)
     if (!s->udp_open || s->udp_draining) return;
     btt_utp_mux_stats st;
     btt_utp_mux_get_stats(s->utp, &st);
+    BTT_LOGD(LOG_MOD,
+             "uTP: %" PRIu64 " packets in, %" PRIu64 " out; dropped: %" PRIu64 " malformed, %" PRIu64
+             " unknown connection, %" PRIu64 " bad ack, %" PRIu64 " bad seq, %" PRIu64 " over window, %" PRIu64
+             " SYNs refused; UDP: %" PRIu64 " send errors, %" PRIu64 " DHT, %" PRIu64 " unknown",
+             st.packets_in, st.packets_out, st.malformed, st.unknown_conn, st.bad_ack, st.bad_seq, st.over_window,
+             st.syn_refused, s->udp_send_errors, s->dht_dropped, s->udp_unknown);
     if (st.conns == 0) {
         close_now(s);
         return;
