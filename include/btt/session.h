@@ -43,6 +43,11 @@ typedef struct btt_session_opts {
     const char *state_dir;     /* resume data; default $BTT_STATE_DIR, else ~/.local/state/btt */
     bool no_trackers;          /* ignore the torrents' trackers */
     uint64_t max_upload;       /* bytes/s over all torrents and peers; 0: no limit */
+    /* Transports (docs/utp.md): by default both are accepted, and outgoing connections try
+     * uTP first and fall back to TCP when uTP is not established within utp_fallback_ms. */
+    bool no_utp;               /* no uTP at all (no UDP socket) */
+    bool no_tcp;               /* no TCP: no listener, outgoing over uTP only */
+    uint32_t utp_fallback_ms;  /* default 3000 */
     btt_speed_opts speed;
 } btt_session_opts;
 

@@ -47,14 +47,15 @@ typedef struct btt_utp_packet {
     uint32_t wnd;           /* advertised receive window, bytes */
     uint16_t seq, ack;
     const uint8_t *sack;    /* selective-ack bitmask (into the input when parsed), NULL if none */
-    uint8_t sack_len;       /* bytes, a multiple of 4 */
+    uint8_t sack_len;       /* bytes; we send multiples of 4, libtorrent sends any length */
     const uint8_t *payload; /* into the input when parsed */
     size_t payload_len;
 } btt_utp_packet;
 
 /* Parses one datagram. Strict: version 1, a known type, a well-formed extension chain (at most
  * BTT_UTP_MAX_EXTENSIONS, each inside the datagram; unknown extensions are passed over; a selective
- * ack is non-empty, a multiple of 4 bytes and appears at most once), a payload only on DATA
+ * ack is non-empty and appears at most once; BEP 29 asks for a multiple of 4 bytes but
+ * libtorrent 2.0 sends other lengths, e.g. 22, so any length is taken), a payload only on DATA
  * and DATA always with one. BTT_EPROTO otherwise. Pointers point into p. */
 BTT_WUR btt_err btt_utp_packet_parse(const uint8_t *p, size_t len, btt_utp_packet *out, btt_error *err);
 /* Writes the header, the selective ack (if sack_len > 0) and the payload to out. Returns the

@@ -31,6 +31,8 @@ static const char get_help[] =
     "      --sequential       download pieces in order (for streaming)\n"
     "      --files LIST       only these files: 0-based indexes as 'btt info' lists them, e.g. 0,2-4\n"
     "      --no-trackers      do not contact the torrent's trackers\n"
+    "      --no-utp           TCP only (no uTP)\n"
+    "      --no-tcp           uTP only (no TCP listener, no TCP connections)\n"
     "      --max-peers N      connections per torrent (default 60)\n"
     "      --slots N          upload slots (default 4)\n"
     "      --max-upload RATE  upload at most RATE bytes/s in all (suffix K or M: KiB/s, MiB/s)\n"
@@ -48,6 +50,8 @@ static const char seed_help[] =
     "      --bind ADDR        local address (default: all IPv6 and IPv4 addresses)\n"
     "      --port N           listen port (default 6881; 0 picks a free one)\n"
     "      --no-trackers      do not contact the torrent's trackers\n"
+    "      --no-utp           TCP only (no uTP)\n"
+    "      --no-tcp           uTP only (no TCP listener, no TCP connections)\n"
     "      --max-peers N      connections (default 60)\n"
     "      --slots N          upload slots (default 4)\n"
     "      --max-upload RATE  upload at most RATE bytes/s (suffix K or M: KiB/s, MiB/s)\n"
@@ -239,7 +243,8 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
         {"files", required_argument, NULL, 'f'},    {"no-trackers", no_argument, NULL, 'T'},
         {"max-peers", required_argument, NULL, 'm'}, {"slots", required_argument, NULL, 'u'},
         {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
-        {"max-upload", required_argument, NULL, 'U'}, CLI_SPEED_OPTIONS, {NULL, 0, NULL, 0}};
+        {"max-upload", required_argument, NULL, 'U'}, {"no-utp", no_argument, NULL, 'Y'},
+        {"no-tcp", no_argument, NULL, 'Z'},         CLI_SPEED_OPTIONS, {NULL, 0, NULL, 0}};
     cli_speed sp;
     cli_speed_init(&sp);
     const char *dir = ".";
@@ -277,6 +282,8 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
             }
             break;
         case 'T': so.no_trackers = true; break;
+        case 'Y': so.no_utp = true; break;
+        case 'Z': so.no_tcp = true; break;
         case 'm':
         case 'u':
             v = strtol(optarg, &end, 10);

@@ -21,6 +21,7 @@
 #include "btt/session.h"
 #include "btt/storage.h"
 #include "btt/tracker.h"
+#include "btt/utp.h"
 #include "btt/wire.h"
 
 /* ---- rates: bytes per second over a sliding window of whole seconds ---- */
@@ -40,6 +41,10 @@ typedef struct speed_peer speed_peer;
 /* ---- peers ---- */
 typedef enum { P_CONNECTING, P_HANDSHAKE, P_ACTIVE, P_CLOSING } peer_state;
 
+/* How a peer's bytes travel. Everything above reading bytes in, writing wbuf out and closing
+ * is the same for both (peer.c). */
+typedef enum { TR_TCP, TR_UTP } peer_transport;
+
 #define PEER_WRITE_HWM (4u << 20) /* stop serving blocks above this many queued bytes */
 #define PEER_MAX_IN_REQ 2000      /* requests we accept queued from one peer (our reqq) */
 #define PEER_MAX_OUT_REQ 1000     /* most requests we keep outstanding to one peer */
@@ -49,8 +54,12 @@ typedef struct peer {
     struct peer *next, *prev;
     btt_session *s;
     btt_torrent *t; /* NULL until the handshake names a torrent */
-    uv_tcp_t tcp;
+    peer_transport tr;
+    uv_tcp_t tcp;                         /* always initialised: a TCP peer's stream; for uTP its
+                                             close callback frees the peer from a fresh loop turn */
     uv_connect_t conn;
+    btt_utp_conn *utp;                    /* TR_UTP: the stream, NULL once released */
+    bool utp_fallback;                    /* outgoing uTP attempt may still fall back to TCP */
     btt_addr addr;
     uint8_t peer_id[20];
     peer_state state;
@@ -63,7 +72,8 @@ typedef struct peer {
 
     uint8_t *rbuf;
     size_t rlen, rcap;
-    btt_buf wbuf;                         /* bytes not yet handed to the kernel */
+    btt_buf wbuf;                         /* bytes not yet handed to the kernel (or to uTP) */
+    size_t woff;                          /* TR_UTP: bytes at the front of wbuf already taken */
     size_t inflight;                      /* bytes in uv_write requests */
 
     btt_block *out_req;                   /* our requests to it, oldest first */
@@ -85,9 +95,19 @@ typedef struct peer {
 
 /* peer.c */
 peer *peer_new(btt_session *s, btt_torrent *t, const btt_addr *a, bool incoming);
-/* Starts an outgoing connection; the peer reports through torrent_peer_* callbacks. */
+/* Starts an outgoing connection (uTP first when the session has it, then TCP; see
+ * docs/utp.md); the peer reports through torrent_peer_* callbacks. */
 btt_err peer_connect(peer *p, const btt_addr *bind);
 void peer_start_incoming(peer *p); /* after uv_accept into p->tcp */
+/* An incoming uTP connection: the peer takes c (its user pointer becomes p). */
+void peer_start_incoming_utp(peer *p, btt_utp_conn *c);
+/* uTP events of the peer's connection (udp.c). */
+void peer_utp_connected(peer *p);
+void peer_utp_readable(peer *p);
+void peer_utp_writable(peer *p);
+void peer_utp_failed(peer *p, const char *why); /* EOF, CLOSED or ERROR */
+/* Periodic check of an outgoing connection (torrent tick): the uTP fallback to TCP. */
+void peer_connect_tick(peer *p, uint64_t now_ms);
 void peer_close(peer *p, const char *why);
 void peer_flush(peer *p);
 void peer_send_handshake(peer *p);
@@ -197,6 +217,8 @@ void upload_throttle_tick(btt_session *s); /* tokens came back: serve the peers 
 bool upload_cache_busy(const btt_torrent *t);
 
 /* ---- session ---- */
+/* The DHT's hook on the shared UDP socket: every datagram starting with 'd' (docs/utp.md). */
+typedef void (*udp_dht_fn)(void *ud, const btt_addr *from, const uint8_t *p, size_t len);
 typedef struct ban {
     btt_addr addr;   /* port 0: the whole IP */
     uint64_t until_ms;
@@ -209,6 +231,18 @@ struct btt_session {
     btt_addr bind;
     uv_tcp_t listener;
     bool listening;
+    /* udp.c: the UDP socket on the listen port, shared by uTP and (later) the DHT */
+    uv_udp_t udp;
+    uv_timer_t utp_timer;
+    uv_idle_t udp_idle;
+    bool udp_open, udp_dirty, udp_servicing, udp_blocked, udp_draining;
+    uint64_t udp_drain_until_us;
+    btt_utp_mux *utp;
+    uint8_t udp_rbuf[4096];
+    uint32_t udp_queued;                   /* datagrams in uv_udp_send requests */
+    udp_dht_fn dht_input;                  /* KRPC datagrams ('d'); NULL: counted and dropped */
+    void *dht_ud;
+    uint64_t dht_dropped, udp_unknown, udp_send_errors;
     uv_timer_t tick;
     uint8_t peer_id[20];
     btt_torrent *torrents;
@@ -226,6 +260,21 @@ struct btt_session {
     void (*done)(void *ud);
     void *done_ud;
 };
+
+/* udp.c */
+/* Takes fd, a UDP socket bound to s->bind (the TCP listener's address and port), and runs
+ * the uTP multiplexer on it. */
+btt_err udp_open(btt_session *s, int fd, btt_error *err);
+/* Closes the handles (counted in open_handles) once the released uTP connections have
+ * finished, within a few seconds. */
+void udp_close(btt_session *s);
+void udp_free(btt_session *s);   /* the multiplexer, once every peer is gone */
+/* Something was written to, read from or closed on a uTP connection: transmit and pull
+ * events soon (from an idle callback, so one loop turn's work goes out together). */
+void udp_kick(btt_session *s);
+uint64_t udp_now_us(void);
+/* Sends one datagram on the shared socket (for the DHT); false if it was not sent. */
+bool udp_send_raw(btt_session *s, const btt_addr *to, const uint8_t *p, size_t len);
 
 btt_torrent *session_find_torrent(btt_session *s, const uint8_t info_hash[20]);
 bool session_is_banned(btt_session *s, const btt_addr *a, uint64_t now_ms);

@@ -1,9 +1,16 @@
-/* peer.c - one peer connection on libuv TCP: connect/accept, the handshake, reading and
- * decoding messages, and write buffering. Protocol decisions live in torrent.c. */
+/* peer.c - one peer connection: connect/accept, the handshake, reading and decoding
+ * messages, and write buffering. Protocol decisions live in torrent.c.
+ *
+ * Two transports carry the bytes: libuv TCP (p->tcp) and uTP (p->utp, driven by udp.c).
+ * Only three things differ: how bytes come in (on_read / peer_utp_readable, both into rbuf
+ * and then process), how wbuf goes out (uv_write / btt_utp_write) and how the stream is
+ * closed. The uv_tcp_t is initialised for every peer: closing it frees the peer from a fresh
+ * loop turn either way, and an outgoing uTP attempt that fails falls back to TCP on it. */
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
 #include "client/speed.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,10 +71,24 @@ void peer_close(peer *p, const char *why)
     if (p->t) torrent_peer_closed(p->t, p);
     else session_list_remove(&p->s->pending, p);
     if (was_connecting && p->s->half_open) p->s->half_open--;
+    if (p->utp) { /* a clean close: what was written still goes out, then a FIN */
+        btt_utp_conn_stats st;
+        btt_utp_conn_get_stats(p->utp, &st);
+        BTT_LOGD(LOG_MOD,
+                 "peer %s uTP: rtt %u us, cwnd %u, peer wnd %u, %" PRIu64 " packets sent, %" PRIu64
+                 " received, %" PRIu64 " retransmits (%" PRIu64 " fast), %" PRIu64 " timeouts, %" PRIu64
+                 " duplicate, %" PRIu64 " out of order",
+                 a, st.rtt_us, st.cwnd, st.peer_wnd, st.packets_sent, st.packets_received, st.retransmits,
+                 st.fast_retransmits, st.timeouts, st.dup_packets, st.ooo_packets);
+        btt_utp_set_user(p->utp, NULL);
+        btt_utp_release(p->utp);
+        p->utp = NULL;
+        udp_kick(p->s);
+    }
     uv_close((uv_handle_t *)&p->tcp, on_closed);
 }
 
-size_t peer_queued(const peer *p) { return p->wbuf.len + p->inflight; }
+size_t peer_queued(const peer *p) { return p->wbuf.len - p->woff + p->inflight; }
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -84,9 +105,38 @@ static void on_write(uv_write_t *req, int status)
     if (p->state == P_ACTIVE && p->t && p->n_in) upload_serve(p->t, p);
 }
 
+/* uTP takes what its send buffer has room for; the rest waits in wbuf for WRITABLE. */
+static void utp_flush(peer *p)
+{
+    size_t n = btt_utp_write(p->utp, p->wbuf.data + p->woff, p->wbuf.len - p->woff);
+    if (n) {
+        p->woff += n;
+        p->last_send_ms = uv_now(p->s->loop);
+        udp_kick(p->s);
+    }
+    if (p->woff == p->wbuf.len) {
+        p->woff = 0;
+        if (p->wbuf.cap > (1u << 20)) { /* give back what a burst grew */
+            size_t max = p->wbuf.max;
+            btt_buf_free(&p->wbuf);
+            btt_buf_init(&p->wbuf, max);
+        } else {
+            btt_buf_reset(&p->wbuf);
+        }
+    } else if (p->woff >= (64u << 10) && p->woff * 2 >= p->wbuf.len) {
+        memmove(p->wbuf.data, p->wbuf.data + p->woff, p->wbuf.len - p->woff);
+        p->wbuf.len -= p->woff;
+        p->woff = 0;
+    }
+}
+
 void peer_flush(peer *p)
 {
     if (p->state == P_CLOSING || p->state == P_CONNECTING || p->wbuf.len == 0) return;
+    if (p->tr == TR_UTP) {
+        utp_flush(p);
+        return;
+    }
     wreq *w = malloc(sizeof *w);
     if (!w) {
         peer_close(p, "out of memory");
@@ -126,14 +176,19 @@ void peer_send_handshake(peer *p)
     peer_flush(p);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void alloc_rbuf(peer *p)
 {
-    peer *p = h->data;
-    (void)suggested;
     if (!p->rbuf) {
         p->rbuf = malloc(RBUF_INITIAL);
         p->rcap = p->rbuf ? RBUF_INITIAL : 0;
     }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    peer *p = h->data;
+    (void)suggested;
+    alloc_rbuf(p);
     *buf = uv_buf_init((char *)p->rbuf + p->rlen, (unsigned)(p->rcap - p->rlen));
 }
 
@@ -261,7 +316,7 @@ static void on_connect(uv_connect_t *req, int status)
     if (p->state == P_HANDSHAKE) peer_send_handshake(p);
 }
 
-btt_err peer_connect(peer *p, const btt_addr *bind)
+static int tcp_connect(peer *p, const btt_addr *bind)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -273,14 +328,121 @@ btt_err peer_connect(peer *p, const btt_addr *bind)
     }
     btt_addr_to_sockaddr(&p->addr, &ss, &len);
     p->conn.data = p;
-    int r = uv_tcp_connect(&p->conn, &p->tcp, (struct sockaddr *)&ss, on_connect);
-    if (r) return BTT_ENET;
-    p->s->half_open++;
+    return uv_tcp_connect(&p->conn, &p->tcp, (struct sockaddr *)&ss, on_connect);
+}
+
+/* Our UDP socket can reach a: same family, or an IPv6 socket on the any address (dual-stack). */
+static bool utp_reaches(const btt_session *s, const btt_addr *a)
+{
+    static const uint8_t any[16];
+    if (!s->utp) return false;
+    return s->bind.family == a->family || (s->bind.family == 6 && memcmp(s->bind.ip, any, 16) == 0);
+}
+
+btt_err peer_connect(peer *p, const btt_addr *bind)
+{
+    btt_session *s = p->s;
+    if (utp_reaches(s, &p->addr)) {
+        btt_utp_conn *c = btt_utp_connect(s->utp, &p->addr, udp_now_us());
+        if (c) {
+            p->tr = TR_UTP;
+            p->utp = c;
+            p->utp_fallback = !s->o.no_tcp;
+            btt_utp_set_user(c, p);
+            s->half_open++;
+            udp_kick(s);
+            return BTT_OK;
+        }
+    }
+    if (s->o.no_tcp) return BTT_ENET;
+    if (tcp_connect(p, bind)) return BTT_ENET;
+    s->half_open++;
     return BTT_OK;
+}
+
+/* The outgoing uTP attempt failed or took too long: the same peer over TCP (still counted
+ * as half-open), or a failed connect when TCP is off. Never both at once. */
+static void utp_fail_connect(peer *p, const char *why)
+{
+    btt_torrent *t = p->t;
+    btt_addr a = p->addr;
+    char as[BTT_ADDR_STRLEN];
+    if (p->utp_fallback) {
+        btt_utp_set_user(p->utp, NULL);
+        btt_utp_release(p->utp);
+        p->utp = NULL;
+        udp_kick(p->s);
+        p->tr = TR_TCP;
+        p->utp_fallback = false;
+        p->connected_ms = uv_now(p->s->loop);
+        BTT_LOGD(LOG_MOD, "peer %s: %s; trying TCP", btt_addr_format(&p->addr, as), why);
+        if (!tcp_connect(p, &p->s->bind)) return;
+        why = "cannot connect";
+    }
+    peer_close(p, why);
+    torrent_peer_connect_failed(t, &a);
+}
+
+void peer_connect_tick(peer *p, uint64_t now_ms)
+{
+    if (p->state == P_CONNECTING && p->tr == TR_UTP && p->utp_fallback &&
+        now_ms - p->connected_ms >= p->s->o.utp_fallback_ms)
+        utp_fail_connect(p, "uTP not established");
+}
+
+void peer_utp_connected(peer *p)
+{
+    if (p->state != P_CONNECTING) return;
+    if (p->s->half_open) p->s->half_open--;
+    p->state = P_HANDSHAKE;
+    p->utp_fallback = false;
+    p->connected_ms = uv_now(p->s->loop);
+    peer_send_handshake(p);
+}
+
+void peer_utp_failed(peer *p, const char *why)
+{
+    if (p->state == P_CLOSING) return;
+    if (p->state == P_CONNECTING) utp_fail_connect(p, why);
+    else peer_close(p, why);
+}
+
+void peer_utp_readable(peer *p)
+{
+    while (p->state != P_CLOSING && p->state != P_CONNECTING && p->utp) {
+        alloc_rbuf(p);
+        if (!p->rbuf) {
+            peer_close(p, "out of memory");
+            return;
+        }
+        if (p->rlen == p->rcap) break;
+        size_t n = btt_utp_read(p->utp, p->rbuf + p->rlen, p->rcap - p->rlen);
+        if (!n) break;
+        p->rlen += n;
+        p->last_recv_ms = uv_now(p->s->loop);
+        process(p);
+    }
+    udp_kick(p->s); /* reading opened the receive window */
+}
+
+void peer_utp_writable(peer *p)
+{
+    if (p->state == P_CLOSING || !p->utp) return;
+    peer_flush(p);
+    if (p->state == P_ACTIVE && p->t && p->n_in) upload_serve(p->t, p);
 }
 
 void peer_start_incoming(peer *p)
 {
     p->state = P_HANDSHAKE;
     start_reading(p);
+}
+
+void peer_start_incoming_utp(peer *p, btt_utp_conn *c)
+{
+    p->tr = TR_UTP;
+    p->utp = c;
+    btt_utp_set_user(c, p);
+    p->state = P_HANDSHAKE;
+    peer_utp_readable(p);
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -118,6 +120,7 @@ void session_handle_closed(btt_session *s)
     void (*done)(void *) = s->done;
     void *ud = s->done_ud;
     btt_tracker_client_close(s->trackers);
+    udp_free(s);
     speed_session_free(s);
     free(s->bans);
     free(s->bind_str);
@@ -157,6 +160,69 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     peer_start_incoming(p);
+}
+
+/* A socket of the given type bound to a (dual-stack when IPv6), as uv_tcp_bind would make
+ * it; a negative errno (a libuv error code) on failure. */
+static int bind_fd(const btt_addr *a, int type)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    btt_addr_to_sockaddr(a, &ss, &sl);
+    int fd = socket(ss.ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    int on = 1, off = 0;
+    if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)) goto fail;
+    if (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off)) goto fail;
+    if (bind(fd, (struct sockaddr *)&ss, sl)) goto fail;
+    return fd;
+fail:;
+    int e = -errno;
+    close(fd);
+    return e;
+}
+
+static uint16_t fd_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    btt_addr a;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) || btt_addr_from_sockaddr((struct sockaddr *)&ss, &a)) return 0;
+    return a.port;
+}
+
+/* The TCP listener and the UDP socket (uTP, later the DHT) on one address and port, each
+ * unless disabled. With port 0 the kernel picks the TCP port; when that port is taken for
+ * UDP another is tried. Sets s->bind.port. */
+static int open_sockets(btt_session *s, int *tfd, int *ufd, const char **what)
+{
+    for (int tries = 0;; tries++) {
+        btt_addr a = s->bind;
+        *tfd = *ufd = -1;
+        if (!s->o.no_tcp) {
+            int fd = bind_fd(&a, SOCK_STREAM);
+            if (fd < 0) {
+                *what = " (TCP)";
+                return fd;
+            }
+            *tfd = fd;
+            a.port = fd_port(fd);
+        }
+        if (!s->o.no_utp) {
+            int fd = bind_fd(&a, SOCK_DGRAM);
+            if (fd < 0) {
+                if (*tfd >= 0) close(*tfd);
+                *tfd = -1;
+                if (fd == UV_EADDRINUSE && s->o.port == 0 && !s->o.no_tcp && tries < 32) continue;
+                *what = " (UDP)";
+                return fd;
+            }
+            *ufd = fd;
+            a.port = fd_port(fd);
+        }
+        s->bind.port = a.port;
+        return 0;
+    }
 }
 
 static char *default_state_dir(void)
@@ -213,6 +279,11 @@ btt_err btt_session_new(uv_loop_t *loop, const btt_session_opts *opts, btt_sessi
         goto fail;
     }
     s->bind.port = s->o.port;
+    if (s->o.no_tcp && s->o.no_utp) {
+        e = btt_error_set(err, BTT_EINVAL, "no transport left: TCP and uTP are both disabled");
+        goto fail;
+    }
+    if (!s->o.utp_fallback_ms) s->o.utp_fallback_ms = 3000;
     if (getrandom(&s->rng, sizeof s->rng, 0) != sizeof s->rng || !s->rng) s->rng = (uint64_t)uv_hrtime() | 1;
     /* BEP 20 style: client and version, then random characters */
     static const char alnum[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -222,25 +293,30 @@ btt_err btt_session_new(uv_loop_t *loop, const btt_session_opts *opts, btt_sessi
     if ((e = btt_tracker_client_new(loop, NULL, &s->trackers, err))) goto fail;
     if ((e = speed_session_init(s, err))) goto fail;
 
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    btt_addr_to_sockaddr(&s->bind, &ss, &sl);
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     s->open_handles++;
-    int r = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
-    if (!r) r = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+    int tfd = -1, ufd = -1;
+    const char *what = "";
+    int r = open_sockets(s, &tfd, &ufd, &what);
+    if (!r && tfd >= 0) {
+        r = uv_tcp_open(&s->listener, tfd);
+        if (r) close(tfd);
+        else r = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+        if (r && ufd >= 0) close(ufd);
+    }
+    if (!r && ufd >= 0) {
+        e = udp_open(s, ufd, err);
+        if (e) r = UV_EIO;
+    } else if (r) {
+        e = btt_error_set(err, BTT_ENET, "cannot listen on %s:%u%s: %s", s->bind_str, s->o.port, what, uv_strerror(r));
+    }
     if (r) {
-        e = btt_error_set(err, BTT_ENET, "cannot listen on %s:%u: %s", s->bind_str, s->o.port, uv_strerror(r));
-        /* the session is freed when the listener's close completes (the loop must run) */
+        /* the session is freed when the handles' close completes (the loop must run) */
         s->closing = true;
+        udp_close(s);
         uv_close((uv_handle_t *)&s->listener, on_handle_closed);
         return e;
-    }
-    int nl = sizeof ss;
-    if (!uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &nl)) {
-        btt_addr a;
-        if (!btt_addr_from_sockaddr((struct sockaddr *)&ss, &a)) s->bind.port = a.port;
     }
     s->listening = true;
     uv_timer_init(loop, &s->tick);
@@ -270,6 +346,7 @@ static void close_handles(btt_session *s)
         next = p->next;
         peer_close(p, "closing");
     }
+    udp_close(s); /* after every peer released its uTP connection */
     session_handle_closed(s);
 }
 

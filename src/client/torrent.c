@@ -779,6 +779,10 @@ void torrent_tick(btt_torrent *t, uint64_t now)
     if (t->state != T_RUNNING) return;
     for (peer *p = t->peers, *next; p; p = next) {
         next = p->next;
+        if (p->state == P_CONNECTING) {
+            peer_connect_tick(p, now); /* uTP not up yet: TCP instead */
+            if (p->state == P_CLOSING) continue;
+        }
         if (p->state == P_CONNECTING && now - p->connected_ms > CONNECT_TIMEOUT_MS) {
             btt_addr a = p->addr;
             peer_close(p, "connect timed out");

@@ -51,8 +51,8 @@ btt_err btt_utp_packet_parse(const uint8_t *p, size_t len, btt_utp_packet *out, 
         if (len - off < elen) return btt_error_set(err, BTT_EPROTO, "utp: extension %u of %u bytes past the end", ext, elen);
         if (ext == BTT_UTP_EXT_SACK) {
             if (out->sack) return btt_error_set(err, BTT_EPROTO, "utp: two selective acks");
-            if (elen == 0 || elen % 4 != 0)
-                return btt_error_set(err, BTT_EPROTO, "utp: selective ack of %u bytes", elen);
+            /* BEP 29 says a multiple of 4 bytes; libtorrent sends any length (22 seen) */
+            if (elen == 0) return btt_error_set(err, BTT_EPROTO, "utp: empty selective ack");
             out->sack = p + off;
             out->sack_len = elen;
         }
@@ -71,7 +71,7 @@ size_t btt_utp_packet_build(const btt_utp_packet *pk, uint8_t *out, size_t cap)
 {
     if (pk->type > BTT_UTP_SYN) return 0;
     if ((pk->type == BTT_UTP_DATA) != (pk->payload_len > 0)) return 0;
-    if (pk->sack_len % 4 != 0 || (pk->sack_len && !pk->sack)) return 0;
+    if (pk->sack_len && !pk->sack) return 0;
     size_t need = BTT_UTP_HEADER_LEN + (pk->sack_len ? 2u + pk->sack_len : 0) + pk->payload_len;
     if (need > cap) return 0;
     out[0] = (uint8_t)(pk->type << 4 | BTT_UTP_VERSION);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Common code of lt_seed.py and lt_get.py: a libtorrent 2.0 session set up for tests on
 loopback or inside a test network namespace (no DHT, LSD, UPnP, NAT-PMP; several connections
-per IP allowed; TCP only unless --utp), argument parsing, and progress/timeout reporting.
+per IP allowed; TCP only unless --utp; --utp-only turns TCP off), argument parsing, and progress/timeout reporting.
 
 Everything printed on stdout is flushed at once, so a shell test can wait for lines:
   listening on IP:PORT            the session listens (parse the port when --port 0)
@@ -44,6 +44,7 @@ def common_args(p):
     p.add_argument("--download-limit", type=int, default=0, help="bytes/s, 0 = unlimited")
     p.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
     p.add_argument("--utp", action="store_true", help="also allow uTP (default: TCP only)")
+    p.add_argument("--utp-only", action="store_true", help="uTP only: no TCP in or out")
     p.add_argument("--no-trackers", action="store_true", help="ignore the torrent's trackers")
     p.add_argument("--tracker", action="append", default=[], metavar="URL",
                    help="also announce to this tracker (repeatable)")
@@ -72,10 +73,10 @@ def make_session(a):
         "enable_upnp": False,
         "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
-        "enable_outgoing_utp": bool(a.utp),
-        "enable_incoming_utp": bool(a.utp),
-        "enable_outgoing_tcp": True,
-        "enable_incoming_tcp": True,
+        "enable_outgoing_utp": bool(a.utp or a.utp_only),
+        "enable_incoming_utp": bool(a.utp or a.utp_only),
+        "enable_outgoing_tcp": not a.utp_only,
+        "enable_incoming_tcp": not a.utp_only,
         "upload_rate_limit": a.upload_limit,
         "download_rate_limit": a.download_limit,
         # Test peers all live on one host (loopback or a private test subnet).
