@@ -9,8 +9,10 @@
 #                            are taken from the same build (tests/tools/). Builds nothing.
 #   BTT_BENCH_STORES         stores to run, space-separated: sqlite, pg (default: sqlite); pg
 #                            starts a private PostgreSQL server for the bench; see store_* below
-#   BTT_BENCH_CASES          space-separated MIX:CLIENTS:OPS_PER_CLIENT (default:
-#                            read:32:500 transfer:1:3000 transfer:32:500 channel:32:500); mix read
+#   BTT_BENCH_CASES          space-separated MIX:CLIENTS:OPS_PER_CLIENT[:BATCH] (default:
+#                            read:32:500 transfer:1:3000 transfer:32:500 channel:32:500
+#                            transfer:8:4000:64 channel:8:4000:64); BATCH (default 1) operations
+#                            per HTTP request (more than 1: POST /v1/batch); mix read
 #                            (GET of the client's own account, no write) is the reference: what
 #                            the HTTP layer and the generator manage on this machine with no
 #                            signature check and no commit
@@ -35,7 +37,7 @@ tools=$(dirname "$BTT_BIN")/tests/tools
 load=$tools/ledger_load
 vbench=$tools/voucher_bench
 stores=${BTT_BENCH_STORES:-sqlite}
-cases=${BTT_BENCH_CASES:-"read:32:500 transfer:1:3000 transfer:32:500 channel:32:500"}
+cases=${BTT_BENCH_CASES:-"read:32:500 transfer:1:3000 transfer:32:500 channel:32:500 transfer:8:4000:64 channel:8:4000:64"}
 runs=${BTT_BENCH_RUNS:-3}
 
 die() { echo "bench: $*" >&2; exit 2; }
@@ -128,9 +130,9 @@ fi
 echo "# stores: $stores; cases: $cases; $runs runs each"
 
 declare -A LINE
-# run_one STORE MIX CLIENTS OPS RUN
+# run_one STORE MIX CLIENTS OPS BATCH RUN
 run_one() {
-    local store=$1 mix=$2 n=$3 k=$4 r=$5 key="$1:$2:$3,$5" a line scpu v sargs vargs
+    local store=$1 mix=$2 n=$3 k=$4 b=$5 r=$6 key="$1:$2:$3:$5,$6" a line scpu v sargs vargs
     store_reset "$store" "$T"
     mapfile -t sargs < <(store_serve_args "$store" "$T")
     mapfile -t vargs < <(store_verify_args "$store" "$T")
@@ -148,7 +150,7 @@ run_one() {
     s0=$(cpu_of "$pid")
     d0=$(db_cpu "$store")
     if ! /usr/bin/time -f '%U %S' -o "$T/time" "$load" run --url "$a" --clients "$n" --ops "$k" --mix "$mix" \
-        --ack-log "$T/ack" > "$T/gen.out" 2> "$T/gen.err"; then
+        --batch "$b" --ack-log "$T/ack" > "$T/gen.out" 2> "$T/gen.err"; then
         line="FAIL $(cat "$T/gen.out") $(tail -n 3 "$T/gen.err")"
     else
         line=$(cat "$T/gen.out")
@@ -167,13 +169,13 @@ run_one() {
     fi
     line="$line server_cpu_s=$scpu db_cpu_s=$dcpu load_cpu_s=$(awk '{ printf "%.2f", $1 + $2 }' "$T/time") ops_per_commit=$bpc"
     LINE[$key]=$line
-    echo "$store $mix clients=$n run $r: $line"
+    echo "$store $mix clients=$n batch=$b run $r: $line"
 }
 
 for store in $stores; do
     for c in $cases; do
-        IFS=: read -r mix n k <<< "$c"
-        for r in $(seq "$runs"); do run_one "$store" "$mix" "$n" "$k" "$r"; done
+        IFS=: read -r mix n k b <<< "$c"
+        for r in $(seq "$runs"); do run_one "$store" "$mix" "$n" "$k" "${b:-1}" "$r"; done
     done
 done
 
@@ -182,19 +184,20 @@ echo "voucher_bench: $vb"
 
 kv() { sed -n "s/.*[ ^]$1=\([^ ]*\).*/\1/p" <<< " $2"; }
 echo
-echo "| store | case | clients | ops/s | p50 ms | p99 ms | max ms | server CPU s | db CPU s | load CPU s | wall s | ops/commit | runs (ops/s) |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+echo "| store | case | clients | ops/request | ops/s | p50 ms | p99 ms | max ms | server CPU s | db CPU s | load CPU s | wall s | ops/commit | runs (ops/s) |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 for store in $stores; do
     for c in $cases; do
-        IFS=: read -r mix n k <<< "$c"
+        IFS=: read -r mix n k b <<< "$c"
+        b=${b:-1}
         # the run with the median ops/s
         local_runs=()
-        for r in $(seq "$runs"); do local_runs+=("$(kv ops_per_s "${LINE[$store:$mix:$n,$r]}") $r"); done
+        for r in $(seq "$runs"); do local_runs+=("$(kv ops_per_s "${LINE[$store:$mix:$n:$b,$r]}") $r"); done
         med=$(printf '%s\n' "${local_runs[@]}" | sort -n | awk -v m=$(((runs + 1) / 2)) 'NR == m { print $2 }')
-        l=${LINE[$store:$mix:$n,$med]}
+        l=${LINE[$store:$mix:$n:$b,$med]}
         all=$(printf '%s\n' "${local_runs[@]}" | awk '{ printf "%s%s", s, $1; s = ", " }')
         [[ "$l" == FAIL* ]] && all="$all (FAIL)"
-        echo "| $store | $mix | $n | $(kv ops_per_s "$l") | $(kv p50_ms "$l") | $(kv p99_ms "$l") | $(kv max_ms "$l") |" \
+        echo "| $store | $mix | $n | $b | $(kv ops_per_s "$l") | $(kv p50_ms "$l") | $(kv p99_ms "$l") | $(kv max_ms "$l") |" \
             "$(kv server_cpu_s "$l") | $(kv db_cpu_s "$l") | $(kv load_cpu_s "$l") | $(kv seconds "$l") | $(kv ops_per_commit "$l") | $all |"
     done
 done

@@ -1,4 +1,5 @@
-/* btt/ledger_request.h - the body of POST /v1/ops (docs/ledger-api.md), parsed without I/O.
+/* btt/ledger_request.h - the bodies of POST /v1/ops and /v1/batch (docs/ledger-api.md), parsed
+ * without I/O.
  *
  * The HTTP server (src/ledger/server.c) hands the raw body here and answers with what comes
  * back: either a decoded operation under its request id, or the API error (status, stable code,
@@ -35,5 +36,11 @@ typedef struct btt_ledger_request_error {
  * fills *out, or -1 and fills *e (out is then unspecified). Does not check the signature: the
  * ledger does. */
 int btt_ledger_request_parse(const char *body, size_t len, btt_ledger_request *out, btt_ledger_request_error *e);
+
+/* Parses the body of POST /v1/batch: an object with exactly the key "requests", an array of 1 to
+ * max objects each as above. All or nothing: returns 0 with *n requests in out[0..*n), or -1 with
+ * *e naming the first bad element ("requests[3]: ...") and *n = 0. */
+int btt_ledger_batch_parse(const char *body, size_t len, btt_ledger_request *out, size_t max, size_t *n,
+                           btt_ledger_request_error *e);
 
 #endif

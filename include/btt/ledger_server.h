@@ -1,11 +1,13 @@
 /* btt/ledger_server.h - the ledger's HTTP/JSON API (docs/ledger-api.md) on libmicrohttpd.
  *
  * The server owns no ledger: it serves a btt_ledger_db (btt/ledger_store.h) opened by the caller.
- * HTTP requests are handled on libmicrohttpd's threads (one per connection); the database is
+ * HTTP requests are handled on a small pool of libmicrohttpd epoll threads; the database is
  * single-threaded, so every access to it is serialized by one mutex. Mutating operations go
  * through a submit queue drained by one committer thread: whatever arrived while a commit was in
  * progress becomes the next batch (one btt_ledger_db_submit, one fsync: group commit), and each
- * request is answered only after its batch is durable.
+ * request is answered only after its batch is durable. POST /v1/batch carries up to
+ * BTT_LEDGER_SERVER_BATCH_REQUESTS operations in one HTTP request, each with its own request id
+ * and receipt, answered together once the last of them is durable.
  *
  * Idempotency: POST /v1/ops carries a client-chosen request id; the last
  * BTT_LEDGER_SERVER_IDEMPOTENCY_DEFAULT ids (in memory only, lost on restart) map to their
@@ -20,7 +22,9 @@
 #include "btt/ledger_store.h"
 
 #define BTT_LEDGER_SERVER_LISTEN_DEFAULT "127.0.0.1:8480"
-#define BTT_LEDGER_SERVER_BODY_MAX 16384 /* request bodies above this are refused (413) */
+#define BTT_LEDGER_SERVER_BODY_MAX 16384 /* POST /v1/ops bodies above this are refused (413) */
+#define BTT_LEDGER_SERVER_BATCH_REQUESTS 256 /* operations in one POST /v1/batch at most */
+#define BTT_LEDGER_SERVER_BATCH_BODY_MAX (BTT_LEDGER_SERVER_BATCH_REQUESTS * 1280) /* its body at most */
 #define BTT_LEDGER_SERVER_IDEMPOTENCY_DEFAULT 100000
 #define BTT_LEDGER_SERVER_BATCH_MAX 4096 /* operations per group commit at most */
 

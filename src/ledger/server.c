@@ -46,6 +46,7 @@ typedef struct entry {
     btt_ledger_receipt rc;
     char errmsg[256]; /* FAILED: why */
     unsigned refs;    /* map + queue + waiting handlers */
+    uint64_t qseq;    /* its place in the submit queue: commits follow this order */
     bool in_map;
     struct entry *hnext, *older, *newer, *qnext;
 } entry;
@@ -69,6 +70,7 @@ struct btt_ledger_server {
     entry *qhead, *qtail;
     bool stopping;
     uint64_t commits, ops_committed;
+    uint64_t qseq_last; /* qseq of the last entry queued */
 
     pthread_t committer;
     bool committer_started;
@@ -83,12 +85,22 @@ struct btt_ledger_server {
  * called again to answer from `e`. */
 typedef struct req_ctx {
     bool too_big, counted;
-    size_t len;
+    size_t len, cap;
     entry *e;                  /* the entry it waits for (a reference), NULL before and after */
+    entry **items;             /* POST /v1/batch: every request's entry (references), in order */
+    size_t nitems;
     struct MHD_Connection *conn;
     struct req_ctx *wnext;     /* next waiter of the same entry */
-    char body[BTT_LEDGER_SERVER_BODY_MAX];
+    char *body;                /* cap bytes */
 } req_ctx;
+
+static void req_free(req_ctx *r)
+{
+    if (!r) return;
+    free(r->items);
+    free(r->body);
+    free(r);
+}
 
 /* ------------------------------------------------------------------ idempotency map */
 
@@ -486,6 +498,44 @@ static enum MHD_Result answer(btt_ledger_server *s, struct MHD_Connection *c, en
     return send_json(c, 200, o);
 }
 
+/* A new entry for req, recorded under its id and queued, with one reference for the caller and
+ * one for the queue; NULL if out of memory. Called with s->lock held. */
+static entry *enqueue(btt_ledger_server *s, const btt_ledger_request *req, const uint8_t hash[32], bool sig_ok)
+{
+    entry *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    memcpy(e->id, req->id, sizeof e->id);
+    memcpy(e->hash, hash, sizeof e->hash);
+    e->op = req->op;
+    e->sig_ok = sig_ok;
+    if (btt_ledger_op_id(&req->op, s->ledger_id, e->op_id) != BTT_OK) memset(e->op_id, 0, sizeof e->op_id);
+    e->state = PENDING;
+    e->refs = 2;
+    e->qseq = ++s->qseq_last;
+    map_insert(s, e);
+    if (s->qtail) s->qtail->qnext = e;
+    else s->qhead = e;
+    s->qtail = e;
+    s->pending++;
+    pthread_cond_signal(&s->queued);
+    return e;
+}
+
+/* Makes r wait for e's commit (r takes a reference) and suspends the connection. Called with
+ * s->lock held; unlocks it. */
+static enum MHD_Result wait_for(btt_ledger_server *s, struct MHD_Connection *c, req_ctx *r, entry *e)
+{
+    r->e = e;
+    r->conn = c;
+    r->wnext = e->waiters;
+    e->waiters = r;
+    r->counted = true;
+    s->waiting++;
+    MHD_suspend_connection(c);
+    pthread_mutex_unlock(&s->lock);
+    return MHD_YES;
+}
+
 /* Decodes the body and queues its operation (or joins the same request in flight), then
  * suspends the connection until the commit; or answers at once (an error, a stored receipt). */
 static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, req_ctx *r)
@@ -514,35 +564,127 @@ static enum MHD_Result post_op(btt_ledger_server *s, struct MHD_Connection *c, r
             pthread_mutex_unlock(&s->lock);
             return send_error(c, 503, "shutting-down", "the server is stopping");
         }
-        e = calloc(1, sizeof *e);
+        e = enqueue(s, &req, hash, sig_ok);
         if (!e) {
             pthread_mutex_unlock(&s->lock);
             return send_error(c, 503, "out-of-memory", "out of memory");
         }
-        memcpy(e->id, id, sizeof e->id);
-        memcpy(e->hash, hash, sizeof hash);
-        e->op = op;
-        e->sig_ok = sig_ok;
-        if (btt_ledger_op_id(&op, s->ledger_id, e->op_id) != BTT_OK) memset(e->op_id, 0, sizeof e->op_id);
-        e->state = PENDING;
-        e->refs = 2; /* this request and the queue */
-        map_insert(s, e);
-        if (s->qtail) s->qtail->qnext = e;
-        else s->qhead = e;
-        s->qtail = e;
-        s->pending++;
-        pthread_cond_signal(&s->queued);
     }
     if (e->state != PENDING) return answer(s, c, e);
-    r->e = e;
-    r->conn = c;
-    r->wnext = e->waiters;
-    e->waiters = r;
-    r->counted = true;
-    s->waiting++;
-    MHD_suspend_connection(c);
+    return wait_for(s, c, r, e);
+}
+
+/* ------------------------------------------------------------------------ POST /v1/batch */
+
+/* Drops the batch's references. Called with s->lock held. */
+static void drop_items(req_ctx *r)
+{
+    for (size_t i = 0; i < r->nitems; i++) unref(r->items[i]);
+    r->nitems = 0;
+}
+
+/* The answer of a batch none of whose entries is PENDING any more: every receipt in order, or
+ * 503 if a commit failed (nothing of that commit changed; the client sends the same batch again:
+ * what was committed answers from its receipt, the rest is queued anew). Called with s->lock
+ * held; unlocks it. */
+static enum MHD_Result answer_batch(btt_ledger_server *s, struct MHD_Connection *c, req_ctx *r)
+{
+    json_t *o = NULL, *arr = NULL;
+    char msg[256] = "";
+    bool failed = false;
+    for (size_t i = 0; i < r->nitems && !failed; i++)
+        if (r->items[i]->state == FAILED) {
+            failed = true;
+            snprintf(msg, sizeof msg, "%s", r->items[i]->errmsg);
+        }
+    if (!failed) {
+        o = json_object();
+        arr = json_array();
+        for (size_t i = 0; o && arr && i < r->nitems; i++)
+            if (json_array_append_new(arr, receipt_json(r->items[i])) != 0) break;
+        if (o && arr) json_object_set_new(o, "receipts", arr);
+        else json_decref(arr);
+    }
+    drop_items(r);
     pthread_mutex_unlock(&s->lock);
-    return MHD_YES;
+    if (failed)
+        return send_error(c, 503, "store-failed", "a commit failed (send the batch again): %s", msg);
+    return send_json(c, 200, o);
+}
+
+/* Like post_op for up to BTT_LEDGER_SERVER_BATCH_REQUESTS operations. The body is checked whole
+ * before anything is queued (one bad element: 400, nothing queued; a request id reused for other
+ * bytes, also within the batch: 409, nothing queued); then each operation is queued or joins its
+ * request in flight, and the connection waits for the one queued last: commits follow the queue
+ * order, so when it is done every other one is too. */
+static enum MHD_Result post_batch(btt_ledger_server *s, struct MHD_Connection *c, req_ctx *r)
+{
+    btt_ledger_request *reqs = malloc(BTT_LEDGER_SERVER_BATCH_REQUESTS * sizeof *reqs);
+    struct {
+        uint8_t hash[32];
+        bool sig_ok;
+    } *chk = malloc(BTT_LEDGER_SERVER_BATCH_REQUESTS * sizeof *chk);
+    r->items = calloc(BTT_LEDGER_SERVER_BATCH_REQUESTS, sizeof *r->items);
+    if (!reqs || !chk || !r->items) {
+        free(reqs);
+        free(chk);
+        return send_error(c, 503, "out-of-memory", "out of memory");
+    }
+    size_t n = 0;
+    btt_ledger_request_error rerr;
+    if (btt_ledger_batch_parse(r->body, r->len, reqs, BTT_LEDGER_SERVER_BATCH_REQUESTS, &n, &rerr) != 0) {
+        free(reqs);
+        free(chk);
+        return send_error(c, rerr.status, rerr.code, "%s", rerr.message);
+    }
+    for (size_t i = 0; i < n; i++) {
+        crypto_generichash(chk[i].hash, sizeof chk[i].hash, reqs[i].raw, reqs[i].raw_len, NULL, 0);
+        chk[i].sig_ok = btt_ledger_op_verify(&reqs[i].op, s->ledger_id);
+    }
+
+    enum MHD_Result res;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < n; i++) {
+        entry *e = map_find(s, reqs[i].id);
+        bool clash = e && sodium_memcmp(e->hash, chk[i].hash, sizeof chk[i].hash) != 0;
+        for (size_t j = 0; j < i && !clash; j++)
+            clash = !strcmp(reqs[j].id, reqs[i].id) && sodium_memcmp(chk[j].hash, chk[i].hash, 32) != 0;
+        if (clash) {
+            pthread_mutex_unlock(&s->lock);
+            res = send_error(c, 409, "request-id-reused", "requests[%zu]: this request_id was used for a different "
+                             "operation; nothing in the batch was queued", i);
+            goto out;
+        }
+    }
+    if (s->refusing) {
+        pthread_mutex_unlock(&s->lock);
+        res = send_error(c, 503, "shutting-down", "the server is stopping");
+        goto out;
+    }
+    entry *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        entry *e = map_find(s, reqs[i].id);
+        if (e) {
+            e->refs++;
+        } else if (!(e = enqueue(s, &reqs[i], chk[i].hash, chk[i].sig_ok))) {
+            drop_items(r); /* what was queued is committed; a retry finds it */
+            pthread_mutex_unlock(&s->lock);
+            res = send_error(c, 503, "out-of-memory", "out of memory");
+            goto out;
+        }
+        r->items[r->nitems++] = e;
+        if (e->state == PENDING && (!last || e->qseq > last->qseq)) last = e;
+    }
+    if (!last) {
+        res = answer_batch(s, c, r);
+    } else {
+        last->refs++;
+        res = wait_for(s, c, r, last);
+    }
+out:
+    free(reqs);
+    free(chk);
+    return res;
 }
 
 /* --------------------------------------------------------------------------- dispatch */
@@ -560,39 +702,46 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     btt_ledger_server *s = cls;
     bool is_get = !strcmp(method, MHD_HTTP_METHOD_GET), is_post = !strcmp(method, MHD_HTTP_METHOD_POST);
     const char *rest;
-    if (!strcmp(url, "/v1/ops")) {
+    bool batch = !strcmp(url, "/v1/batch");
+    if (batch || !strcmp(url, "/v1/ops")) {
         if (!is_post) return send_error(c, 405, "method-not-allowed", "use POST for %s", url);
+        size_t limit = batch ? BTT_LEDGER_SERVER_BATCH_BODY_MAX : BTT_LEDGER_SERVER_BODY_MAX;
         req_ctx *r = *con_cls;
         if (r && r->e) { /* resumed: the commit is over */
             entry *e = r->e;
             r->e = NULL;
             pthread_mutex_lock(&s->lock);
-            return answer(s, c, e);
+            if (!batch) return answer(s, c, e);
+            unref(e);
+            return answer_batch(s, c, r);
         }
         if (!r) {
             const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            if (cl && strtoull(cl, NULL, 10) > BTT_LEDGER_SERVER_BODY_MAX)
-                return send_error(c, 413, "body-too-large", "request bodies are limited to %d bytes",
-                                  BTT_LEDGER_SERVER_BODY_MAX);
-            r = malloc(sizeof *r);
+            unsigned long long want = cl ? strtoull(cl, NULL, 10) : limit;
+            if (want > limit)
+                return send_error(c, 413, "body-too-large", "request bodies of %s are limited to %zu bytes", url, limit);
+            r = calloc(1, sizeof *r);
             if (!r) return MHD_NO;
-            r->too_big = r->counted = false;
-            r->len = 0;
-            r->e = NULL;
+            r->cap = want ? (size_t)want : 1;
+            r->body = malloc(r->cap);
+            if (!r->body) {
+                free(r);
+                return MHD_NO;
+            }
             *con_cls = r;
             return MHD_YES;
         }
         if (*upload_size) {
-            if (r->too_big || *upload_size > sizeof r->body - r->len) r->too_big = true;
+            if (r->too_big || *upload_size > r->cap - r->len) r->too_big = true;
             else memcpy(r->body + r->len, upload, *upload_size);
             if (!r->too_big) r->len += *upload_size;
             *upload_size = 0;
             return MHD_YES;
         }
         if (r->too_big)
-            return send_error(c, 413, "body-too-large", "request bodies are limited to %d bytes",
-                              BTT_LEDGER_SERVER_BODY_MAX);
-        return post_op(s, c, r);
+            return send_error(c, 413, "body-too-large", "request bodies of %s are limited to %zu bytes (or the "
+                              "Content-Length sent)", url, limit);
+        return batch ? post_batch(s, c, r) : post_op(s, c, r);
     }
     if (!is_get) {
         bool known = !strcmp(url, "/v1/info") || !strcmp(url, "/v1/invariant") || after(url, "/v1/accounts/") ||
@@ -616,14 +765,15 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 {
     btt_ledger_server *s = cls;
     req_ctx *r = *con_cls;
-    if (r && (r->counted || r->e)) {
+    if (r && (r->counted || r->e || r->nitems)) {
         pthread_mutex_lock(&s->lock);
         if (r->e) unref(r->e); /* closed after the resume, before the answer */
+        drop_items(r);
         if (r->counted) s->waiting--;
         pthread_cond_broadcast(&s->idle);
         pthread_mutex_unlock(&s->lock);
     }
-    free(r);
+    req_free(r);
     *con_cls = NULL;
 }
 

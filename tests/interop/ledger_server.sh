@@ -1,7 +1,7 @@
 #!/bin/bash
 # btt ledger serve: the HTTP/JSON API against a real server process on 127.0.0.1 (port 0) with
 # curl. Transfers, balances, idempotency by request_id, replays, forged signatures, malformed
-# requests, 50 concurrent transfers (group commit), kill -9 and restart: every acknowledged
+# requests, 50 concurrent transfers (group commit), POST /v1/batch, kill -9 and restart: every acknowledged
 # operation survives and the supply invariant holds. Signed operations come from
 # tests/unit/ledger/ledger_client_probe (deterministic wallets named by strings).
 #
@@ -64,6 +64,7 @@ field() { python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; prin
 get() { curl -sS "$A$1"; }
 # post BODY -> status in $code, body in $T/resp
 post() { code=$(curl -sS -o "$T/resp" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary "$1" "$A/v1/ops"); }
+postb() { code=$(curl -sS -o "$T/resp" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary "$1" "$A/v1/batch"); }
 op() { printf '{"request_id":"%s","op":"%s"}' "$1" "$2"; }
 units() { # units of account NAME (0 if unknown)
     local a s
@@ -175,16 +176,65 @@ echo "ledger_server: $N concurrent transfers in $((C1 - C0)) group commits"
 POOL1=$(units pool-onboarding)
 [ "$POOL1" = $((POOL0 - 5000000 - N * 1000000)) ] || fail "pool has $POOL1"
 
+# POST /v1/batch: M transfers from user-1..M (nonce 2) to carol, the earlier request pay-1 (its
+# stored receipt) and a replay under a new id (bad-nonce), answered in order once all are durable
+M=20
+items=()
+for i in $(seq $M); do items+=("$(op "b-$i" "$("$probe" transfer "$LID" "user-$i" carol 100000 2)")"); done
+items+=("$(cat "$T/pay-1.json")" "$(op b-replay "$OP1")")
+BATCH="{\"requests\":[$(IFS=,; echo "${items[*]}")]}"
+H0=$(get /v1/info | field height)
+postb "$BATCH"
+[ "$code" = 200 ] || fail "batch: $code $(cat "$T/resp")"
+cp "$T/resp" "$T/batch1"
+python3 - "$T/batch1" "$M" "$T/pay-1.resp" << 'PY' || fail "batch receipts: $(cat "$T/batch1")"
+import json, sys
+r = json.load(open(sys.argv[1]))["receipts"]
+m = int(sys.argv[2])
+assert len(r) == m + 2, len(r)
+for i in range(m):
+    assert r[i]["request_id"] == "b-%d" % (i + 1) and r[i]["result"] == "ok", r[i]
+assert r[m] == json.load(open(sys.argv[3])), (r[m], "the stored receipt of pay-1")
+assert r[m + 1]["request_id"] == "b-replay" and r[m + 1]["result"] == "bad-nonce", r[m + 1]
+PY
+[ "$(get /v1/info | field height)" = $((H0 + M)) ] || fail "batch height: $(get /v1/info)"
+[ "$(units carol)" = $((M * 100000)) ] || fail "carol has $(units carol) after the batch"
+postb "$BATCH"
+[ "$code" = 200 ] && cmp -s "$T/resp" "$T/batch1" || fail "repeated batch: $code $(cat "$T/resp")"
+[ "$(get /v1/info | field height)" = $((H0 + M)) ] || fail "repeated batch applied twice"
+# all or nothing before anything is queued: a reused id, a bad element, bad shapes
+NEXT=$(op b-next "$("$probe" transfer "$LID" user-30 carol 1 2)")
+postb "{\"requests\":[$NEXT,$(op b-1 "$("$probe" transfer "$LID" user-1 carol 7 3)")]}"
+expect_error 409 request-id-reused "batch with a reused request id"
+postb "{\"requests\":[$NEXT,$(op b-next "$("$probe" transfer "$LID" user-31 carol 1 2)")]}"
+expect_error 409 request-id-reused "batch with one id for two operations"
+postb "{\"requests\":[$NEXT,{\"request_id\":\"z\",\"op\":\"zz\"}]}"
+expect_error 400 bad-hex "batch with bad hex"
+field message < "$T/resp" | grep -q '^requests\[1\]: ' || fail "batch error does not name the element: $(cat "$T/resp")"
+postb '{"requests":[]}'; expect_error 400 bad-request "empty batch"
+postb "{\"requests\":[$NEXT],\"x\":1}"; expect_error 400 bad-request "batch with an unknown key"
+postb "$(python3 -c 'import sys; print("{\"requests\":[" + ",".join([sys.argv[1]] * 257) + "]}")' "$NEXT")"
+expect_error 400 bad-request "batch of 257"
+code=$(curl -sS -o "$T/resp" -w '%{http_code}' "$A/v1/batch")
+expect_error 405 method-not-allowed "GET /v1/batch"
+[ "$(get /v1/info | field height)" = $((H0 + M)) ] && [ "$(units user-30)" = 500000 ] ||
+    fail "a refused batch changed the ledger"
+
 # kill -9 and restart on the same database (no genesis needed): everything acknowledged is there
 kill -9 "$pid"
 wait "$pid" 2> /dev/null || true
 pid=
 start
-[ "$(get /v1/info | field height)" = $((1 + 2 * N)) ] || fail "height after restart"
+[ "$(get /v1/info | field height)" = $((1 + 2 * N + M)) ] || fail "height after restart"
 [ "$(get /v1/info | field ledger_id)" = "$LID" ] || fail "ledger id after restart"
 [ "$(units alice)" = 5000000 ] && [ "$(units bob)" = $((N * 500000)) ] && [ "$(units pool-onboarding)" = "$POOL1" ] ||
     fail "balances after restart"
-for i in $(seq $N); do [ "$(units "user-$i")" = 500000 ] || fail "user-$i after restart"; done
+for i in $(seq $N); do
+    want=500000
+    [ "$i" -le "$M" ] && want=400000
+    [ "$(units "user-$i")" = "$want" ] || fail "user-$i after restart"
+done
+[ "$(units carol)" = $((M * 100000)) ] || fail "carol after restart"
 get /v1/invariant > "$T/inv"
 [ "$(field ok < "$T/inv")" = true ] || fail "invariant: $(cat "$T/inv")"
 [ "$(field supply_units < "$T/inv")" = "$SUPPLY" ] || fail "invariant supply: $(cat "$T/inv")"
