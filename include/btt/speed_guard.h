@@ -9,8 +9,9 @@
  *   paid     the best accepted voucher's cumulative amount minus `base` (what the channel had
  *            already promised when this connection started)
  *
- * A block may be served while owed + its charge - paid <= one piece at the current rate
- * (the allowance). Beyond that requests are held; if no voucher covering the debt arrives within
+ * A block may be served while owed + its charge - paid <= the charge of allowance_bytes at the
+ * current rate (the allowance; the caller chooses the bytes: the client uses max(2 pieces, 4 MiB),
+ * docs/speed-protocol.md 4). Beyond that requests are held; if no voucher covering the debt arrives within
  * BTT_GUARD_HOLD_MS of the hold starting the verdict is CHOKE and a strike is counted; the
  * BTT_GUARD_STRIKES-th strike is BAN. */
 #ifndef BTT_SPEED_GUARD_H
@@ -33,7 +34,7 @@ typedef enum btt_guard_verdict {
 
 typedef struct btt_guard {
     uint64_t rate;          /* current rate, units/KiB (0: serving for free, nothing is owed) */
-    uint64_t piece_length;  /* bytes: the allowance is one piece at the current rate */
+    uint64_t allowance_bytes; /* the allowance is these bytes' charge at the current rate */
     btt_amount owed, paid;
     uint64_t rate_bytes;    /* bytes served at the current rate (owed counts them as one charge) */
     uint64_t allow_rate;    /* the allowance's rate: the highest rate since the debt was last covered */
@@ -45,7 +46,7 @@ typedef struct btt_guard {
     unsigned strikes;
 } btt_guard;
 
-void btt_guard_init(btt_guard *g, uint64_t piece_length);
+void btt_guard_init(btt_guard *g, uint64_t allowance_bytes);
 /* The rate for blocks served from now on (bid_response sent). */
 void btt_guard_set_rate(btt_guard *g, uint64_t rate);
 /* The channel and what it had promised already (its best voucher's cumulative when we started):

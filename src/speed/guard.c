@@ -23,16 +23,16 @@ static btt_amount owed_after(const btt_guard *g, uint64_t more)
     return sat_add(settled, btt_speed_charge(g->rate, add_bytes(g->rate_bytes, more)));
 }
 
-/* owed - paid <= one piece at the current rate */
+/* owed - paid <= the allowance (allowance_bytes at the allowance rate) */
 static bool within_allowance(const btt_guard *g, btt_amount owed)
 {
-    u128 allowance = btt_amount_units(btt_speed_charge(g->allow_rate > g->rate ? g->allow_rate : g->rate, g->piece_length));
+    u128 allowance = btt_amount_units(btt_speed_charge(g->allow_rate > g->rate ? g->allow_rate : g->rate, g->allowance_bytes));
     return btt_amount_units(owed) <= (u128)btt_amount_units(g->paid) + allowance;
 }
 
-void btt_guard_init(btt_guard *g, uint64_t piece_length)
+void btt_guard_init(btt_guard *g, uint64_t allowance_bytes)
 {
-    *g = (btt_guard){.piece_length = piece_length, .hold_limit_ms = BTT_GUARD_HOLD_MS};
+    *g = (btt_guard){.allowance_bytes = allowance_bytes, .hold_limit_ms = BTT_GUARD_HOLD_MS};
 }
 
 void btt_guard_set_rate(btt_guard *g, uint64_t rate)
