@@ -1,0 +1,69 @@
+#!/bin/bash
+# The DHT against libtorrent's on 127.0.0.1, no tracker anywhere (the torrents have no
+# announce URL): a few libtorrent DHT nodes bootstrapped from each other (add_dht_node), then
+#   1. btt downloads a torrent whose only seeder is libtorrent, found through the DHT;
+#   2. libtorrent downloads from `btt seed`, which it finds through the DHT;
+#   3. btt downloads from `btt seed` through the DHT.
+# Nobody is given a peer address; bytes are compared. Also checked: btt's lookups report the
+# peers (-v log), and btt exchanges port messages (BEP 5) with libtorrent.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$SW/dht_lib.sh"
+need cmp
+
+mkdir -p "$T/src" "$T/dl1" "$T/dl2" "$T/dl3"
+make_data "$T/src/a.bin" $((3 * 1024 * 1024 + 333))
+make_data "$T/src/b.bin" $((2 * 1024 * 1024 + 17))
+btt_create "$T/src/a.bin" "$T/a.torrent" -p 64
+btt_create "$T/src/b.bin" "$T/b.torrent" -p 64
+ha=$(btt_hash "$T/a.torrent")
+hb=$(btt_hash "$T/b.torrent")
+
+lt_dht_net 3
+p1=${LT_DHT_PORTS[0]} p2=${LT_DHT_PORTS[1]} p3=${LT_DHT_PORTS[2]}
+wait_line ltdht1 '^dht: [2-9][0-9]* nodes' 30 "libtorrent's DHT nodes finding each other" >/dev/null
+
+# --- 1. btt from a libtorrent seeder it finds through the DHT
+start lseed "$PY" "$SW/lt_seed.py" "$T/a.torrent" "$T/src" --bind 127.0.0.1 --port 0 \
+    --dht-node "127.0.0.1:$p1" --dht-node "127.0.0.1:$p2"
+wait_line lseed '^ready' 30 "libtorrent's check of the seed data" >/dev/null
+start get1 env BTT_STATE_DIR="$T/s1" "$BTT" get "$T/a.torrent" -d "$T/dl1" --bind 127.0.0.1 --port 0 \
+    --dht-node "127.0.0.1:$p3" -v
+wait_exit get1 60
+expect_complete get1
+same_file "$T/src/a.bin" "$T/dl1/a.bin" "btt from libtorrent via the DHT"
+grep -Eq "dht: [0-9]+ peers for $ha" "$T/log/get1.err" || fail "btt's log shows no DHT lookup that found peers for $ha"
+grep -q "dht: port message: pinging the node at 127.0.0.1:" "$T/log/get1.err" ||
+    fail "btt got no port message (BEP 5) from the libtorrent seeder"
+ok "btt from a libtorrent seeder found through the DHT: $(grep -m1 '^complete:' "$T/log/get1.out")"
+note "$(grep -m1 "dht: lookup for $ha done" "$T/log/get1.err" || true)"
+[ -s "$T/s1/dht.state" ] || fail "btt saved no routing table to $T/s1/dht.state"
+stop lseed
+
+# --- 2. libtorrent from a btt seeder it finds through the DHT
+start bseed env BTT_STATE_DIR="$T/s2" "$BTT" seed "$T/b.torrent" -d "$T/src" --bind 127.0.0.1 --port 0 \
+    --dht-node "127.0.0.1:$p2" -v
+bport=$(listen_port bseed)
+wait_err_line bseed "dht: lookup for $hb done: .* [1-9][0-9]* announces" 30 "btt seed announcing to the DHT" >/dev/null
+start lget "$PY" "$SW/lt_get.py" "$T/b.torrent" "$T/dl2" --bind 127.0.0.1 --port 0 --dht-node "127.0.0.1:$p1" --timeout 60
+wait_exit lget 70
+[ "$RC" -eq 0 ] || fail "libtorrent did not download from btt through the DHT (exit $RC): $(err_of lget | tail -n 5)"
+same_file "$T/src/b.bin" "$T/dl2/b.bin" "libtorrent from btt via the DHT"
+ok "libtorrent from btt seed found through the DHT: $(grep -m1 '^complete' "$T/log/lget.out")"
+
+# --- 3. btt from btt through the DHT
+start get3 env BTT_STATE_DIR="$T/s3" "$BTT" get "$T/b.torrent" -d "$T/dl3" --bind 127.0.0.1 --port 0 \
+    --dht-node "127.0.0.1:$p3" -v
+wait_exit get3 60
+expect_complete get3
+same_file "$T/src/b.bin" "$T/dl3/b.bin" "btt from btt via the DHT"
+grep -q "peer 127.0.0.1:$bport connected" "$T/log/get3.err" || fail "btt get did not connect to the btt seeder (127.0.0.1:$bport)"
+ok "btt from btt seed found through the DHT: $(grep -m1 '^complete:' "$T/log/get3.out")"
+
+stop bseed
+[ "$RC" -eq 0 ] || fail "btt seed exited $RC on SIGTERM"
+# the seeder's DHT answered queries and stored announces; its counters are in the log
+line=$(grep -m1 'dht: [0-9]* nodes; in' "$T/log/bseed.err" || true)
+[ -n "$line" ] || fail "btt seed logged no DHT statistics at exit"
+note "btt seed: $line"
+finish
