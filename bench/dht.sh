@@ -1,17 +1,21 @@
 #!/bin/bash
 # DHT benchmark: a loopback DHT of btt nodes (tests/tools/dht_net, many nodes in one process
 # on separate UDP ports) and libtorrent nodes (bench/dht_lt.py), in a network namespace of its
-# own whose loopback delays every datagram by BTT_BENCH_DELAY_MS (netem), so a round trip
-# costs what it does between hosts. Random info-hashes are announced by btt nodes; then one
+# own. dht_net holds every datagram a btt node sends or receives from a libtorrent node for
+# BTT_BENCH_DELAY_MS, so (but for libtorrent-to-libtorrent datagrams) every datagram arrives
+# that much late and a round trip costs what it does between hosts (this kernel has no
+# netem for a fairer delay line). Random info-hashes are announced by btt nodes; then one
 # get_peers lookup per hash from a btt node and one from a libtorrent node, in the same
-# network and run. Per lookup: queries sent and time to the first peer; and btt's memory.
+# network and run. Per lookup: queries sent and time to the first peer; and btt's memory:
+# per node in the tool, and of the real client (`btt seed`) joined to the network.
 #
 # usage: bench/dht.sh [WORKDIR]          (as root: it makes a network namespace)
 #   BTT_BENCH_NODES     btt nodes (default 500)
 #   BTT_BENCH_LT        libtorrent nodes (default 10)
 #   BTT_BENCH_TORRENTS  info-hashes, each announced by 3 btt nodes (default 20)
-#   BTT_BENCH_DELAY_MS  one-way delay on the namespace's loopback (default 10)
-#   BTT_BENCH_SETTLE    seconds between the last join and the announces (default 30)
+#   BTT_BENCH_DELAY_MS  one-way delay of each datagram (default 10)
+#   BTT_BENCH_JOIN_MS   btt nodes join this many ms apart (default 20)
+#   BTT_BENCH_SETTLE    seconds between the last join and the announces (default 60)
 # Nothing leaves the namespace.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +28,8 @@ n=${BTT_BENCH_NODES:-500}
 m=${BTT_BENCH_LT:-10}
 ntor=${BTT_BENCH_TORRENTS:-20}
 delay=${BTT_BENCH_DELAY_MS:-10}
-settle=${BTT_BENCH_SETTLE:-30}
+settle=${BTT_BENCH_SETTLE:-60}
+join=${BTT_BENCH_JOIN_MS:-20}
 [ -x "$tool" ] || { echo "dht.sh: $tool not built (cmake --build --preset release)" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "dht.sh: run as root (network namespace)" >&2; exit 2; }
 rm -rf "$work"
@@ -40,7 +45,6 @@ cleanup() {
 trap cleanup EXIT
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-[ "$delay" -gt 0 ] && tc -n "$ns" qdisc add dev lo root netem delay "${delay}ms" limit 100000
 
 wait_for() { # FILE ERE SECS
     local i
@@ -54,13 +58,36 @@ wait_for() { # FILE ERE SECS
 }
 
 echo "# $n btt nodes + $m libtorrent nodes, $ntor info-hashes x 3 announcers, loopback delay ${delay} ms one way; load before: $(uptime | sed 's/.*load average: //')"
-ip netns exec "$ns" "$tool" -n "$n" -p 30000 -s "$settle" -t "$ntor" -o "$work" >"$work/btt.out" 2>&1 &
+ip netns exec "$ns" "$tool" -n "$n" -p 30000 -d "$delay" -j "$join" -s "$settle" -t "$ntor" -o "$work" >"$work/btt.out" 2>&1 &
 pids+=($!)
 wait_for "$work/btt.out" "^joined $n\$" 300
 ip netns exec "$ns" /usr/bin/python3 "$here/dht_lt.py" --nodes "$m" --port 40000 --btt-port 30000 \
     --btt-nodes "$n" --dir "$work" >"$work/lt.out" 2>"$work/lt.err" &
 pids+=($!)
 wait_for "$work/lt.out" '^lt done' $((settle + 600))
+
+# the real client in the same network: `btt seed` joined through one node, its RSS after
+# BTT_BENCH_CLIENT_S seconds, against the same command with --no-dht
+btt=${BTT_BIN:-$repo/build/release/btt}
+secs=${BTT_BENCH_CLIENT_S:-40}
+mkdir -p "$work/data"
+head -c 1048576 /dev/urandom >"$work/data/x.bin"
+"$btt" create "$work/data/x.bin" -o "$work/x.torrent" -q
+client_rss() { # NAME ARGS...: runs btt seed for $secs s, prints its VmRSS in KiB
+    local name=$1 pid rss
+    shift
+    BTT_STATE_DIR=$work/state-$name ip netns exec "$ns" "$btt" seed "$work/x.torrent" -d "$work/data" \
+        --bind 127.0.0.1 --port 0 -v "$@" >"$work/$name.out" 2>"$work/$name.err" &
+    pid=$!
+    pids+=("$pid")
+    sleep "$secs"
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+    kill -TERM "$pid"
+    wait "$pid" || true
+    echo "$rss"
+}
+rss_dht=$(client_rss withdht --dht-node 127.0.0.1:30000)
+rss_nodht=$(client_rss nodht --no-dht)
 echo "# load after: $(uptime | sed 's/.*load average: //')"
 /usr/bin/python3 - "$work/btt.out" "$work/lt.out" <<'PYEOF'
 import re, statistics, sys
@@ -94,3 +121,5 @@ print("btt:", line(sys.argv[1], "memory:"))
 print("btt:", line(sys.argv[1], "table:"))
 print("libtorrent:", line(sys.argv[2], "table:"))
 PYEOF
+echo "btt seed (the client) after ${secs} s in this network: RSS $rss_dht KiB with the DHT, $rss_nodht KiB with --no-dht;" \
+    "$(grep -m1 -oE 'dht: [0-9]+ nodes; in [0-9]+ packets' "$work/withdht.err" || echo 'no DHT statistics')"

@@ -2,8 +2,12 @@
  * 127.0.0.1, for bench/dht.sh: a loopback DHT that libtorrent nodes can join.
  *
  * usage: dht_net [-n NODES] [-p BASE_PORT] [-j JOIN_MS] [-s SETTLE_S] [-t TORRENTS]
- *                [-a ANNOUNCERS] [-o DIR]
+ *                [-a ANNOUNCERS] [-d DELAY_MS] [-o DIR]
  *
+ * Latency: every datagram a btt node sends is held DELAY_MS (default 10) before it goes out,
+ * and every datagram from a port outside the btt range (a libtorrent node) DELAY_MS before
+ * it is read, so each datagram between two nodes is late by DELAY_MS once, whoever sent it
+ * (only libtorrent-to-libtorrent datagrams are not delayed: they never pass through here).
  *   1. NODES nodes bind BASE_PORT, BASE_PORT+1, ... and join one every JOIN_MS ms, each
  *      bootstrapping from node 0 and a random earlier node (stdout: "joined N");
  *   2. after SETTLE_S seconds (libtorrent nodes may join meanwhile, through any of the
@@ -75,6 +79,45 @@ static btt_addr loop_addr(uint16_t port)
 
 static node *nodes;
 static size_t nnodes;
+static unsigned base_port;
+
+/* the delay line: datagrams in time order (the delay is constant) */
+typedef struct held {
+    struct held *next;
+    uint64_t due;
+    size_t node;
+    bool in;     /* to be received by node (else sent by it) */
+    btt_addr peer;
+    size_t len;
+    uint8_t data[];
+} held;
+static held *hq_head, *hq_tail;
+static uint64_t delay_ms = 10;
+static size_t held_bytes; /* malloc'd by the delay line (not the nodes' memory) */
+
+static void hold(size_t ni, bool in, const btt_addr *peer, const uint8_t *p, size_t len, uint64_t now)
+{
+    held *h = malloc(sizeof *h + len);
+    if (!h) return;
+    h->next = NULL;
+    h->due = now + delay_ms;
+    h->node = ni;
+    h->in = in;
+    h->peer = *peer;
+    h->len = len;
+    memcpy(h->data, p, len);
+    held_bytes += sizeof *h + len;
+    if (hq_tail) hq_tail->next = h;
+    else hq_head = h;
+    hq_tail = h;
+}
+
+static void send_now(size_t i, const btt_addr *to, const uint8_t *p, size_t len)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(to->port)};
+    memcpy(&sa.sin_addr, to->ip, 4);
+    (void)sendto(nodes[i].fd, p, len, 0, (struct sockaddr *)&sa, sizeof sa);
+}
 
 /* events of node i: lookups the main program waits for */
 typedef struct waiting {
@@ -91,9 +134,8 @@ static void flush(size_t i)
     btt_dht_packet pkt;
     while (btt_dht_pop_send(n->d, &pkt)) {
         if (pkt.to.family != 4 || pkt.to.ip[0] != 127) continue; /* loopback only */
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(pkt.to.port)};
-        memcpy(&sa.sin_addr, pkt.to.ip, 4);
-        (void)sendto(n->fd, pkt.data, pkt.len, 0, (struct sockaddr *)&sa, sizeof sa);
+        if (delay_ms) hold(i, false, &pkt.to, pkt.data, pkt.len, now_ms());
+        else send_now(i, &pkt.to, pkt.data, pkt.len);
     }
     btt_dht_event ev;
     while (btt_dht_pop_event(n->d, &ev))
@@ -114,7 +156,21 @@ static void run(uint64_t ms, bool until_done)
     while (!stop_flag) {
         uint64_t now = now_ms();
         if (now >= end || (until_done && want.done)) return;
+        while (hq_head && hq_head->due <= now) {
+            held *h = hq_head;
+            hq_head = h->next;
+            if (!hq_head) hq_tail = NULL;
+            if (h->in) {
+                btt_dht_receive(nodes[h->node].d, h->data, h->len, &h->peer, now);
+                flush(h->node);
+            } else {
+                send_now(h->node, &h->peer, h->data, h->len);
+            }
+            held_bytes -= sizeof *h + h->len;
+            free(h);
+        }
         uint64_t next = end;
+        if (hq_head && hq_head->due < next) next = hq_head->due;
         for (size_t i = 0; i < nnodes; i++) {
             if (!nodes[i].joined) continue;
             if (nodes[i].next_tick <= now) {
@@ -138,7 +194,9 @@ static void run(uint64_t ms, bool until_done)
                 if (!nodes[i].joined || sa.sin_family != AF_INET) continue;
                 btt_addr from = loop_addr(ntohs(sa.sin_port));
                 memcpy(from.ip, &sa.sin_addr, 4);
-                btt_dht_receive(nodes[i].d, buf, (size_t)n, &from, now);
+                unsigned fp = from.port;
+                if (delay_ms && (fp < base_port || fp >= base_port + nnodes)) hold(i, true, &from, buf, (size_t)n, now);
+                else btt_dht_receive(nodes[i].d, buf, (size_t)n, &from, now);
             }
             flush(i);
         }
@@ -169,7 +227,7 @@ int main(int argc, char **argv)
     unsigned base = 30000, join_ms = 10, settle_s = 30;
     const char *dir = ".";
     int c;
-    while ((c = getopt(argc, argv, "n:p:j:s:t:a:o:")) != -1) {
+    while ((c = getopt(argc, argv, "n:p:j:s:t:a:d:o:")) != -1) {
         switch (c) {
         case 'n': n = strtoul(optarg, NULL, 10); break;
         case 'p': base = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -178,8 +236,9 @@ int main(int argc, char **argv)
         case 't': ntor = strtoul(optarg, NULL, 10); break;
         case 'a': nann = strtoul(optarg, NULL, 10); break;
         case 'o': dir = optarg; break;
+        case 'd': delay_ms = strtoull(optarg, NULL, 10); break;
         default:
-            fprintf(stderr, "usage: dht_net [-n NODES] [-p BASE_PORT] [-j JOIN_MS] [-s SETTLE_S] [-t TORRENTS] [-a ANNOUNCERS] [-o DIR]\n");
+            fprintf(stderr, "usage: dht_net [-n NODES] [-p BASE_PORT] [-j JOIN_MS] [-s SETTLE_S] [-t TORRENTS] [-a ANNOUNCERS] [-d DELAY_MS] [-o DIR]\n");
             return 2;
         }
     }
@@ -197,6 +256,7 @@ int main(int argc, char **argv)
     pfds = calloc(n, sizeof *pfds);
     if (!nodes || !pfds) return 1;
     nnodes = n;
+    base_port = base;
     uint64_t t0 = now_ms();
     for (size_t i = 0; i < n; i++) {
         btt_dht_config cfg;
@@ -291,7 +351,7 @@ int main(int argc, char **argv)
 
     /* 4. memory */
     struct mallinfo2 m1 = mallinfo2();
-    size_t heap = m1.uordblks - m0.uordblks;
+    size_t heap = m1.uordblks - m0.uordblks - held_bytes;
     printf("memory: rss %ld KiB for %zu nodes, heap %zu bytes in all, %zu per node\n", rss_kib(), n, heap, heap / n);
     size_t *sizes = calloc(n, sizeof *sizes);
     if (sizes) {
