@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,7 +71,8 @@ struct dht_glue {
     uv_timer_t timer;
     bool timer_open, closing;
     uint64_t armed_ms;
-    char *state_path;
+    char *state_path;      /* NULL: another process holds the state file (not loaded, not saved) */
+    int lock_fd;           /* flock on STATE.lock while we own the state file */
     btt_addr boot[MAX_BOOT];
     size_t nboot;
     resolve *res[MAX_BOOT];
@@ -97,6 +99,7 @@ bool dht_glue_on(btt_session *s, const btt_torrent *t)
 
 static void save_state(dht_glue *g)
 {
+    if (!g->state_path) return;
     btt_buf b;
     btt_buf_init(&b, MAX_STATE_BYTES);
     btt_error err = {0};
@@ -131,6 +134,7 @@ out:
 /* true if a saved state was loaded */
 static bool load_state(dht_glue *g)
 {
+    if (!g->state_path) return false;
     int fd = open(g->state_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno != ENOENT) BTT_LOGW(LOG_MOD, "dht: cannot read %s: %s", g->state_path, strerror(errno));
@@ -448,12 +452,23 @@ void dht_glue_open(btt_session *s)
     char path[4200];
     if (s->o.dht_state) snprintf(path, sizeof path, "%s", s->o.dht_state);
     else snprintf(path, sizeof path, "%s/dht.state", s->state_dir);
-    g->state_path = strdup(path);
-    if (!g->state_path || btt_dht_new(&cfg, uv_now(s->loop), &g->d, &err)) {
-        BTT_LOGW(LOG_MOD, "dht: %s; DHT off", g->state_path ? btt_error_str(&err) : "out of memory");
-        free(g->state_path);
+    if (btt_dht_new(&cfg, uv_now(s->loop), &g->d, &err)) {
+        BTT_LOGW(LOG_MOD, "dht: %s; DHT off", btt_error_str(&err));
         free(g);
         return;
+    }
+    /* one process per state file: a second one (same state directory) runs with a fresh id
+     * and saves nothing, rather than a copy of the first one's id */
+    g->lock_fd = -1;
+    char lock[4300];
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    if (btt_path_mkparents(lock, &err) == BTT_OK &&
+        (g->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) >= 0 && flock(g->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+        g->state_path = strdup(path);
+    } else {
+        BTT_LOGI(LOG_MOD, "dht: %s is in use by another process: this node's routing table is not kept", path);
+        if (g->lock_fd >= 0) close(g->lock_fd);
+        g->lock_fd = -1;
     }
     uv_timer_init(s->loop, &g->timer);
     g->timer.data = g;
@@ -521,6 +536,7 @@ void dht_glue_free(btt_session *s)
     if (!g) return;
     s->dht = NULL;
     btt_dht_free(g->d);
+    if (g->lock_fd >= 0) close(g->lock_fd);
     free(g->tors);
     free(g->state_path);
     free(g);
