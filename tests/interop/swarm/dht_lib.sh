@@ -3,9 +3,10 @@
 # BTT_DHT_BOOTSTRAP=none keeps btt away from the public routers, and the libtorrent nodes
 # run with dht_bootstrap_nodes empty (ltpeer.py --dht).
 #   wait_err_line NAME ERE SECS [DESC]  like wait_line, on NAME's stderr (btt -v logs there)
-#   lt_dht_net N                        N libtorrent DHT nodes (lt_seed.py none) on 127.0.0.1,
-#                                       each given the earlier ones with add_dht_node; their
-#                                       ports in the array LT_DHT_PORTS, names ltdht1..N
+#   lt_dht_net N [IP]                   N libtorrent DHT nodes (lt_seed.py none) on IP (default
+#                                       127.0.0.1; ::1 works too), each given the earlier ones
+#                                       with add_dht_node; their ports are appended to the array
+#                                       LT_DHT_PORTS, names ltdht1.. (numbered on across calls)
 #   dht_count NAME ERE                  number of stderr lines of NAME matching ERE
 export BTT_DHT_BOOTSTRAP=none
 
@@ -36,13 +37,19 @@ dht_count() {
 }
 
 LT_DHT_PORTS=()
+_LT_DHT_SEQ=0
 lt_dht_net() {
-    local n=$1 i p args
+    local n=$1 ip=${2:-127.0.0.1} i host p args mine=()
+    host=$ip
+    [[ "$ip" == *:* ]] && host="[$ip]"
     for i in $(seq 1 "$n"); do
+        _LT_DHT_SEQ=$((_LT_DHT_SEQ + 1))
         args=()
-        for p in "${LT_DHT_PORTS[@]}"; do args+=(--dht-node "127.0.0.1:$p"); done
+        for p in "${mine[@]}"; do args+=(--dht-node "$host:$p"); done
         [ "${#args[@]}" -gt 0 ] || args=(--dht)
-        start "ltdht$i" "$PY" "$SW/lt_seed.py" none "$T" --bind 127.0.0.1 --port 0 --timeout 280 "${args[@]}"
-        LT_DHT_PORTS+=("$(listen_port "ltdht$i")")
+        start "ltdht$_LT_DHT_SEQ" "$PY" "$SW/lt_seed.py" none "$T" --bind "$ip" --port 0 --timeout 280 "${args[@]}"
+        p=$(listen_port "ltdht$_LT_DHT_SEQ")
+        mine+=("$p")
+        LT_DHT_PORTS+=("$p")
     done
 }

@@ -3,7 +3,9 @@
 # announce URL): a few libtorrent DHT nodes bootstrapped from each other (add_dht_node), then
 #   1. btt downloads a torrent whose only seeder is libtorrent, found through the DHT;
 #   2. libtorrent downloads from `btt seed`, which it finds through the DHT;
-#   3. btt downloads from `btt seed` through the DHT.
+#   3. btt downloads from `btt seed` through the DHT;
+#   4. over IPv6 (BEP 32): btt bound to ::1 (an IPv6-only node) downloads from a libtorrent
+#      seeder on ::1 found through libtorrent DHT nodes on ::1.
 # Nobody is given a peer address; bytes are compared. Also checked: btt's lookups report the
 # peers (-v log), and btt exchanges port messages (BEP 5) with libtorrent.
 set -euo pipefail
@@ -59,6 +61,20 @@ expect_complete get3
 same_file "$T/src/b.bin" "$T/dl3/b.bin" "btt from btt via the DHT"
 grep -q "peer 127.0.0.1:$bport connected" "$T/log/get3.err" || fail "btt get did not connect to the btt seeder (127.0.0.1:$bport)"
 ok "btt from btt seed found through the DHT: $(grep -m1 '^complete:' "$T/log/get3.out")"
+
+# --- 4. IPv6
+mkdir -p "$T/dl4"
+lt_dht_net 2 ::1
+q1=${LT_DHT_PORTS[3]} q2=${LT_DHT_PORTS[4]}
+start lseed6 "$PY" "$SW/lt_seed.py" "$T/a.torrent" "$T/src" --bind ::1 --port 0 --dht-node "[::1]:$q1" --dht-node "[::1]:$q2"
+wait_line lseed6 '^ready' 30 "libtorrent's check of the seed data" >/dev/null
+start get6 env BTT_STATE_DIR="$T/s4" "$BTT" get "$T/a.torrent" -d "$T/dl4" --bind ::1 --port 0 --dht-node "[::1]:$q2" -v
+wait_exit get6 60
+expect_complete get6
+same_file "$T/src/a.bin" "$T/dl4/a.bin" "btt from libtorrent via the DHT over IPv6"
+grep -q "dht: node [0-9a-f]* on port [0-9]* (IPv6)" "$T/log/get6.err" || fail "btt bound to ::1 did not run an IPv6-only DHT node"
+grep -Eq "dht: [0-9]+ peers for $ha" "$T/log/get6.err" || fail "btt's IPv6 lookup found no peers"
+ok "btt from a libtorrent seeder found through the DHT over IPv6: $(grep -m1 '^complete:' "$T/log/get6.out")"
 
 stop bseed
 [ "$RC" -eq 0 ] || fail "btt seed exited $RC on SIGTERM"

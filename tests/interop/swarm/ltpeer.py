@@ -79,7 +79,7 @@ def make_session(a):
     else:
         pack = lt.default_settings()
     pack.update({
-        "listen_interfaces": "%s:%d" % (a.bind, a.port),
+        "listen_interfaces": ("[%s]:%d" if ":" in a.bind else "%s:%d") % (a.bind, a.port),
         "outgoing_interfaces": a.bind if a.bind not in ("0.0.0.0", "") else "",
         "enable_dht": False,
         "enable_lsd": False,
