@@ -9,7 +9,7 @@
  *             the built-in public routers; host names are resolved with uv_getaddrinfo
  *   torrents  every running public torrent gets a get_peers lookup with announce_peer; peers
  *             found go to btt_torrent_add_peer like a tracker's; again after 15 minutes, sooner
- *             while a lookup finds nothing
+ *             while a download's lookups find nothing
  *   state     the routing table and our id in STATE_DIR/dht.state, loaded at start, saved
  *             every 5 minutes and at close
  *   port msg  BEP 5: sent after the handshake when both sides set the DHT bit; a peer's port
@@ -193,7 +193,8 @@ static void on_event(dht_glue *g, const btt_dht_event *ev)
         btt_torrent *t = session_find_torrent(g->s, ev->target);
         dht_tor *dt = find_tor(g, ev->target);
         if (!t || !dt || dt->lookup != ev->lookup || !dht_glue_on(g->s, t)) return;
-        dt->found += (uint32_t)ev->num_peers;
+        btt_addr me = btt_session_listen_addr(g->s);
+        for (size_t i = 0; i < ev->num_peers; i++) dt->found += !btt_addr_eq(&ev->peers[i], &me); /* not our own announce */
         btt_hex(ev->target, 20, hex);
         BTT_LOGI(LOG_MOD, "dht: %zu peers for %s", ev->num_peers, hex);
         for (size_t i = 0; i < ev->num_peers; i++) btt_torrent_add_peer(t, &ev->peers[i]);
@@ -213,7 +214,8 @@ static void on_event(dht_glue *g, const btt_dht_event *ev)
     if (!dt || dt->lookup != ev->lookup) return;
     dt->lookup = 0;
     uint64_t now = now_ms(g);
-    if (dt->found) {
+    btt_torrent *t = session_find_torrent(g->s, ev->target);
+    if (dt->found || (t && t->complete)) { /* a seed only needs to stay announced */
         dt->empty = 0;
         dt->next_ms = now + REANNOUNCE_MS;
     } else {
@@ -247,7 +249,8 @@ static void torrent_round(dht_glue *g, uint64_t now)
 {
     btt_session *s = g->s;
     for (size_t i = 0; i < g->ntors; i++) g->tors[i].live = false;
-    bool have_nodes = table_nodes(g) > 0;
+    /* after the join lookup (announces then reach the nodes closest to the info-hash) */
+    bool have_nodes = !g->boot_lookup && table_nodes(g) > 0;
     for (btt_torrent *t = s->torrents; t; t = t->next) {
         if (!t->mi || t->state != T_RUNNING || !dht_glue_on(s, t)) continue;
         dht_tor *dt = find_tor(g, t->mi->info_hash);
