@@ -494,8 +494,9 @@ void dht_glue_open(btt_session *s)
     g->next_save_ms = now + FIRST_SAVE_MS;
     char hex[41];
     btt_hex(btt_dht_id(g->d), 20, hex);
-    BTT_LOGI(LOG_MOD, "dht: node %s on port %u (%s%s%s), %s routing table, %zu bootstrap nodes%s", hex, s->bind.port,
+    BTT_LOGI(LOG_MOD, "dht: node %s on port %u (%s%s%s%s), %s routing table, %zu bootstrap nodes%s", hex, s->bind.port,
              cfg.ipv4 ? "IPv4" : "", cfg.ipv4 && cfg.ipv6 ? "+" : "", cfg.ipv6 ? "IPv6" : "",
+             cfg.read_only ? ", read-only" : "",
              loaded ? "saved" : "empty", g->nboot, g->nres ? " (more being resolved)" : "");
     bootstrap(g);
     arm(g, now);

@@ -62,6 +62,29 @@ same_file "$T/src/b.bin" "$T/dl3/b.bin" "btt from btt via the DHT"
 grep -q "peer 127.0.0.1:$bport connected" "$T/log/get3.err" || fail "btt get did not connect to the btt seeder (127.0.0.1:$bport)"
 ok "btt from btt seed found through the DHT: $(grep -m1 '^complete:' "$T/log/get3.out")"
 
+# --- 3b. a read-only node (BEP 43) still finds peers; it announces nothing and answers nothing
+mkdir -p "$T/dl3ro"
+start getro env BTT_STATE_DIR="$T/s3ro" "$BTT" get "$T/b.torrent" -d "$T/dl3ro" --bind 127.0.0.1 --port 0 \
+    --dht-node "127.0.0.1:$p1" --dht-read-only -v
+wait_exit getro 60
+expect_complete getro
+same_file "$T/src/b.bin" "$T/dl3ro/b.bin" "read-only DHT node"
+grep -q "dht: node [0-9a-f]* on port [0-9]* (IPv4, read-only)" "$T/log/getro.err" || fail "--dht-read-only: the node does not say read-only"
+grep -Eq "dht: [0-9]+ peers for $hb" "$T/log/getro.err" || fail "read-only node: its lookup found no peers"
+! grep -Eq "dht: lookup for .* [1-9][0-9]* announces" "$T/log/getro.err" || fail "read-only node sent announce_peer"
+ok "a read-only btt node downloads through the DHT: $(grep -m1 '^complete:' "$T/log/getro.out")"
+
+# --- 3c. a private torrent (BEP 27): no DHT lookups for it
+btt_create "$T/src/b.bin" "$T/p.torrent" -p 64 --private
+hp=$(btt_hash "$T/p.torrent")
+start pseed env BTT_STATE_DIR="$T/s3p" "$BTT" seed "$T/p.torrent" -d "$T/src" --bind 127.0.0.1 --port 0 \
+    --dht-node "127.0.0.1:$p1" -v
+wait_err_line pseed 'dht: bootstrap done' 30 "the private torrent's seeder joining the DHT" >/dev/null
+sleep 3
+stop pseed
+! grep -q "dht: lookup for $hp" "$T/log/pseed.err" || fail "btt ran a DHT lookup for a private torrent"
+ok "no DHT lookup for a private torrent"
+
 # --- 4. IPv6
 mkdir -p "$T/dl4"
 lt_dht_net 2 ::1
