@@ -45,7 +45,7 @@ typedef struct btt_session_opts {
     uint64_t max_upload;       /* bytes/s over all torrents and peers; 0: no limit */
     /* Transports (docs/utp.md): by default both are accepted, and outgoing connections try
      * uTP first and fall back to TCP when uTP is not established within utp_fallback_ms. */
-    bool no_utp;               /* no uTP at all (no UDP socket) */
+    bool no_utp;               /* no uTP at all (the UDP socket stays open for the DHT) */
     bool no_tcp;               /* no TCP: no listener, outgoing over uTP only */
     uint32_t utp_fallback_ms;  /* default 3000 */
     /* Mainline DHT (docs/dht.md) on the UDP socket of the listen port: on unless no_dht, and
