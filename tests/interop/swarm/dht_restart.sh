@@ -3,8 +3,8 @@
 #   1. `btt seed` joins a small DHT (three libtorrent nodes, a libtorrent seeder of torrent A)
 #      through --dht-node, announces its torrent, and on SIGTERM saves STATE_DIR/dht.state;
 #   2. restarted as `btt get A --seed` with the same state dir, no --dht-node and
-#      BTT_DHT_BOOTSTRAP=none, it keeps its node id, finds the libtorrent seeder through the
-#      DHT and downloads A;
+#      BTT_DHT_BOOTSTRAP=none (and --no-utp: the UDP socket stays open for the DHT), it keeps
+#      its node id, finds the libtorrent seeder through the DHT and downloads A;
 #   3. a libtorrent downloader whose only DHT node is the restarted btt finds a peer of A
 #      through it (btt answers queries from the reloaded table) and downloads A.
 set -euo pipefail
@@ -44,7 +44,7 @@ ok "btt saved its routing table at exit: $nodes nodes, $(stat -c %s "$T/sx/dht.s
 
 # --- 2. restart: no bootstrap node at all
 start x2 env BTT_STATE_DIR="$T/sx" BTT_DHT_BOOTSTRAP=none "$BTT" get "$T/a.torrent" -d "$T/dl" --seed \
-    --bind 127.0.0.1 --port 0 -v
+    --bind 127.0.0.1 --port 0 --no-utp -v
 xport=$(listen_port x2)
 line=$(wait_err_line x2 'dht: node [0-9a-f]{40} ' 10 "the DHT start line")
 [[ "$line" == *"saved routing table, 0 bootstrap nodes"* ]] || fail "restarted btt did not start from its saved table: $line"
