@@ -29,6 +29,7 @@ repo=$(cd "$here/.." && pwd)
 work=${1:-${BTT_BENCH_DIR:-/tmp/btt-bench}}
 export BTT_BIN=${BTT_BIN:-$repo/build/release/btt}
 export BTT_SRC=$repo
+export BTT_DHT_BOOTSTRAP=none  # btt's DHT stays on this machine
 mib=${BTT_BENCH_MIB:-1024}
 runs=${BTT_BENCH_RUNS:-3}
 limit=${BTT_BENCH_TIMEOUT:-600}

@@ -45,9 +45,19 @@ typedef struct btt_session_opts {
     uint64_t max_upload;       /* bytes/s over all torrents and peers; 0: no limit */
     /* Transports (docs/utp.md): by default both are accepted, and outgoing connections try
      * uTP first and fall back to TCP when uTP is not established within utp_fallback_ms. */
-    bool no_utp;               /* no uTP at all (no UDP socket) */
+    bool no_utp;               /* no uTP at all (the UDP socket stays open for the DHT) */
     bool no_tcp;               /* no TCP: no listener, outgoing over uTP only */
     uint32_t utp_fallback_ms;  /* default 3000 */
+    /* Mainline DHT (docs/dht.md) on the UDP socket of the listen port: on unless no_dht, and
+     * never for private torrents (BEP 27). Bootstrap nodes: dht_nodes ("HOST:PORT"; read during
+     * btt_session_new), else $BTT_DHT_BOOTSTRAP (comma-separated, or "none"), else the
+     * built-in public routers. The routing table is kept in dht_state (default
+     * STATE_DIR/dht.state) across restarts. */
+    bool no_dht;
+    const char *const *dht_nodes;
+    size_t num_dht_nodes;
+    const char *dht_state;
+    bool dht_read_only;        /* BEP 43: query the DHT, answer no queries */
     btt_speed_opts speed;
 } btt_session_opts;
 

@@ -14,12 +14,21 @@
 #include "cli/cli_speed.h"
 
 #define MAX_PEERS_ARG 256
+#define MAX_DHT_NODES_ARG 64
+
+enum { OPT_NO_DHT = 2000, OPT_DHT_NODE, OPT_DHT_READ_ONLY };
+#define CLI_DHT_HELP                                                                                      \
+    "      --no-dht           no DHT (BEP 5; always off for private torrents)\n"                        \
+    "      --dht-node HOST:PORT  bootstrap the DHT from this node (repeatable); without it\n"           \
+    "                         $BTT_DHT_BOOTSTRAP (comma-separated, or none), else public routers\n"    \
+    "      --dht-read-only    query the DHT but answer no queries (BEP 43)\n"
 
 static const char get_help[] =
     "usage: btt get FILE.torrent -d DIR [options]\n"
     "\n"
     "Downloads a torrent into DIR (DIR/NAME for one file, DIR/NAME/... for several), verifying\n"
-    "every piece, and exits 0 when done. Peers come from the torrent's trackers and --peer.\n"
+    "every piece, and exits 0 when done. Peers come from the torrent's trackers, the DHT and\n"
+    "--peer.\n"
     "Progress survives restarts: stopping (Ctrl-C) saves what was verified.\n"
     "\n"
     "  -d, --dir DIR          download directory, made if missing (default: .)\n"
@@ -33,6 +42,7 @@ static const char get_help[] =
     "      --no-trackers      do not contact the torrent's trackers\n"
     "      --no-utp           TCP only (no uTP)\n"
     "      --no-tcp           uTP only (no TCP listener, no TCP connections)\n"
+    CLI_DHT_HELP
     "      --max-peers N      connections per torrent (default 60)\n"
     "      --slots N          upload slots (default 4)\n"
     "      --max-upload RATE  upload at most RATE bytes/s in all (suffix K or M: KiB/s, MiB/s)\n"
@@ -52,6 +62,7 @@ static const char seed_help[] =
     "      --no-trackers      do not contact the torrent's trackers\n"
     "      --no-utp           TCP only (no uTP)\n"
     "      --no-tcp           uTP only (no TCP listener, no TCP connections)\n"
+    CLI_DHT_HELP
     "      --max-peers N      connections (default 60)\n"
     "      --slots N          upload slots (default 4)\n"
     "      --max-upload RATE  upload at most RATE bytes/s (suffix K or M: KiB/s, MiB/s)\n"
@@ -244,7 +255,10 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
         {"max-peers", required_argument, NULL, 'm'}, {"slots", required_argument, NULL, 'u'},
         {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
         {"max-upload", required_argument, NULL, 'U'}, {"no-utp", no_argument, NULL, 'Y'},
-        {"no-tcp", no_argument, NULL, 'Z'},         CLI_SPEED_OPTIONS, {NULL, 0, NULL, 0}};
+        {"no-tcp", no_argument, NULL, 'Z'},         {"no-dht", no_argument, NULL, OPT_NO_DHT},
+        {"dht-node", required_argument, NULL, OPT_DHT_NODE},
+        {"dht-read-only", no_argument, NULL, OPT_DHT_READ_ONLY}, CLI_SPEED_OPTIONS, {NULL, 0, NULL, 0}};
+    const char *dht_nodes[MAX_DHT_NODES_ARG];
     cli_speed sp;
     cli_speed_init(&sp);
     const char *dir = ".";
@@ -284,6 +298,14 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
         case 'T': so.no_trackers = true; break;
         case 'Y': so.no_utp = true; break;
         case 'Z': so.no_tcp = true; break;
+        case OPT_NO_DHT: so.no_dht = true; break;
+        case OPT_DHT_READ_ONLY: so.dht_read_only = true; break;
+        case OPT_DHT_NODE:
+            if (so.num_dht_nodes == MAX_DHT_NODES_ARG) return cli_error(cmd, "too many --dht-node options");
+            if (!strchr(optarg, ':')) return cli_error(cmd, "--dht-node %s: expected HOST:PORT", optarg);
+            dht_nodes[so.num_dht_nodes++] = optarg;
+            so.dht_nodes = dht_nodes;
+            break;
         case 'm':
         case 'u':
             v = strtol(optarg, &end, 10);

@@ -65,6 +65,7 @@ typedef struct peer {
     peer_state state;
     bool incoming, sent_handshake;
     bool fast, ext;                       /* both sides support BEP 6 / BEP 10 */
+    bool dht;                             /* it set the DHT bit (BEP 5): send our port message */
     bool am_choking, am_interested, peer_choking, peer_interested;
     bool seed, snubbed, optimistic, attached;
     btt_bitfield have;
@@ -242,6 +243,7 @@ struct btt_session {
     uint32_t udp_queued;                   /* datagrams in uv_udp_send requests */
     udp_dht_fn dht_input;                  /* KRPC datagrams ('d'); NULL: counted and dropped */
     void *dht_ud;
+    struct dht_glue *dht;                  /* dht_glue.c; NULL: DHT off */
     uint64_t dht_dropped, udp_unknown, udp_send_errors;
     uv_timer_t tick;
     uint8_t peer_id[20];

@@ -8,6 +8,7 @@
  * loop turn either way, and an outgoing uTP attempt that fails falls back to TCP on it. */
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
+#include "client/dht_glue.h"
 #include "client/speed.h"
 
 #include <inttypes.h>
@@ -167,6 +168,7 @@ void peer_send_handshake(peer *p)
     uint8_t rsv[8] = {0};
     rsv[5] |= 0x10; /* BEP 10 extension protocol */
     rsv[7] |= 0x04; /* BEP 6 fast extension */
+    if (dht_glue_on(p->s, p->t)) rsv[7] |= 0x01; /* BEP 5 DHT */
     btt_wire_handshake_build(hs, rsv, p->t->mi->info_hash, p->s->peer_id);
     if (btt_buf_append(&p->wbuf, hs, sizeof hs)) {
         peer_close(p, "out of memory");
@@ -236,8 +238,10 @@ static bool do_handshake(peer *p, size_t *off)
     memcpy(p->peer_id, hs.peer_id, 20);
     p->fast = BTT_RSV_FAST(hs.reserved) != 0;
     p->ext = BTT_RSV_EXTENSION(hs.reserved) != 0;
+    p->dht = BTT_RSV_DHT(hs.reserved) != 0;
     p->state = P_ACTIVE;
     torrent_peer_attached(p->t, p);
+    if (p->state == P_ACTIVE) dht_glue_peer_attached(p);
     return p->state == P_ACTIVE;
 }
 
@@ -335,7 +339,7 @@ static int tcp_connect(peer *p, const btt_addr *bind)
 static bool utp_reaches(const btt_session *s, const btt_addr *a)
 {
     static const uint8_t any[16];
-    if (!s->utp) return false;
+    if (!s->utp || s->o.no_utp) return false;
     return s->bind.family == a->family || (s->bind.family == 6 && memcmp(s->bind.ip, any, 16) == 0);
 }
 

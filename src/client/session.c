@@ -2,6 +2,7 @@
  * torrent, the periodic tick, bans, and closing everything in order. */
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
+#include "client/dht_glue.h"
 #include "client/speed.h"
 
 #include <stdio.h>
@@ -121,6 +122,7 @@ void session_handle_closed(btt_session *s)
     void *ud = s->done_ud;
     btt_tracker_client_close(s->trackers);
     udp_free(s);
+    dht_glue_free(s);
     speed_session_free(s);
     free(s->bans);
     free(s->bind_str);
@@ -208,7 +210,7 @@ static int open_sockets(btt_session *s, int *tfd, int *ufd, const char **what)
             *tfd = fd;
             a.port = fd_port(fd);
         }
-        if (!s->o.no_utp) {
+        if (!s->o.no_utp || !s->o.no_dht) { /* the DHT needs the socket even without uTP */
             int fd = bind_fd(&a, SOCK_DGRAM);
             if (fd < 0) {
                 if (*tfd >= 0) close(*tfd);
@@ -323,6 +325,7 @@ btt_err btt_session_new(uv_loop_t *loop, const btt_session_opts *opts, btt_sessi
     s->tick.data = s;
     s->open_handles++;
     uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+    dht_glue_open(s);
     *out = s;
     return BTT_OK;
 
@@ -346,6 +349,7 @@ static void close_handles(btt_session *s)
         next = p->next;
         peer_close(p, "closing");
     }
+    dht_glue_close(s); /* saves the routing table */
     udp_close(s); /* after every peer released its uTP connection */
     session_handle_closed(s);
 }

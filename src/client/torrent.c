@@ -2,6 +2,7 @@
  * choking, piece completion and hashing, bans, peers to connect to, and stopping. */
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
+#include "client/dht_glue.h"
 #include "client/speed.h"
 
 #include <stdio.h>
@@ -586,7 +587,8 @@ void torrent_peer_msg(btt_torrent *t, peer *p, const btt_msg *m)
         if (p->peer_choking) request_more(t, p);
         break;
     case BTT_MSG_EXTENDED: on_extended(t, p, m); break;
-    default: break; /* port, suggest and unknown messages are advisory */
+    case BTT_MSG_PORT: dht_glue_port_msg(p, m->port); break;
+    default: break; /* suggest and unknown messages are advisory */
     }
 }
 

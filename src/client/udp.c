@@ -262,7 +262,7 @@ btt_err udp_open(btt_session *s, int fd, btt_error *err)
 {
     btt_utp_config cfg;
     btt_utp_config_default(&cfg);
-    cfg.accept_incoming = true;
+    cfg.accept_incoming = !s->o.no_utp; /* the socket may be open for the DHT alone */
     s->utp = btt_utp_mux_new(&cfg, session_rand(s));
     if (!s->utp) return btt_error_set(err, BTT_ENOMEM, "out of memory");
     int size = UDP_SOCKBUF;

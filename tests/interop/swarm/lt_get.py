@@ -57,6 +57,8 @@ def main():
         if peers and not checking and st.num_peers < len(peers) and now - last_connect >= 2.0:
             L.connect_peers(h, peers)
             last_connect = now
+        if not checking:
+            L.dht_tick(ses, h, a, now, st.num_peers > 0)
         if not a.quiet and now - last_report >= 2.0:
             L.say(L.progress_line(st, ti))
             last_report = now

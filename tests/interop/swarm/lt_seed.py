@@ -7,6 +7,9 @@ usage: lt_seed.py TORRENT SAVE_PATH [--bind IP] [--port N] [--peer HOST:PORT]...
 Checks the data under SAVE_PATH (it must be complete), prints "listening on IP:PORT" and then
 "ready", and seeds until SIGTERM/SIGINT (exit 0) or until --timeout seconds (default 600) have
 passed (exit 3). Peers given with --peer are (re)connected every 2 s while not connected.
+
+TORRENT "none" (with --dht or --dht-node) runs a DHT node only: no torrent, SAVE_PATH unused;
+it prints "ready" at once and then "dht: N nodes" whenever the routing table size changes.
 """
 import argparse
 import time
@@ -22,8 +25,21 @@ def main():
     peers = [L.parse_peer(x) for x in a.peer]
     L.install_signals()
     ses = L.make_session(a)
-    h, ti = L.add_torrent(ses, a)
     start = time.time()
+    if a.torrent == "none":
+        if not a.dht:
+            L.die("TORRENT none is a DHT node only: give --dht or --dht-node")
+        L.say("ready")
+        while not L.Stop.flag:
+            L.drain(ses)
+            L.dht_tick(ses, None, a, time.time(), False)
+            if time.time() - start > a.timeout:
+                L.err("timeout: ran for %.0f s without being stopped" % a.timeout)
+                return 3
+            time.sleep(0.1)
+        ses.pause()
+        return 0
+    h, ti = L.add_torrent(ses, a)
 
     # 1. the startup check must find every piece
     while True:
@@ -55,6 +71,7 @@ def main():
         if peers and st.num_peers < len(peers) and now - last_connect >= 2.0:
             L.connect_peers(h, peers)
             last_connect = now
+        L.dht_tick(ses, h, a, now, st.num_peers > 0)
         if not a.quiet and now - last_report >= 2.0:
             L.say("progress: seeding, %d peers, uploaded %d bytes, up %d B/s"
                   % (st.num_peers, st.total_payload_upload, st.upload_payload_rate))

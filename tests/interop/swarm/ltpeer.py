@@ -1,7 +1,14 @@
 #!/usr/bin/python3
 """Common code of lt_seed.py and lt_get.py: a libtorrent 2.0 session set up for tests on
-loopback or inside a test network namespace (no DHT, LSD, UPnP, NAT-PMP; several connections
-per IP allowed; TCP only unless --utp; --utp-only turns TCP off), argument parsing, and progress/timeout reporting.
+loopback or inside a test network namespace (no LSD, UPnP, NAT-PMP; no DHT unless --dht;
+several connections per IP allowed; TCP only unless --utp; --utp-only turns TCP off), argument
+parsing, and progress/timeout reporting.
+
+With --dht (or --dht-node) the session runs libtorrent's DHT on its listen port with no
+bootstrap routers, and with the restrictions that would keep it from working on one IP
+(dht_restrict_routing_ips, dht_restrict_search_ips) off; --dht-node HOST:PORT adds a node
+(add_dht_node, repeatable). The torrent is announced to the DHT (get_peers + announce_peer)
+every --dht-announce seconds (default 3) until it has peers, then every 30 s.
 
 Everything printed on stdout is flushed at once, so a shell test can wait for lines:
   listening on IP:PORT            the session listens (parse the port when --port 0)
@@ -14,6 +21,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 
 import libtorrent as lt
 
@@ -51,6 +59,11 @@ def common_args(p):
     p.add_argument("--fast", action="store_true",
                    help="start from libtorrent's high_performance_seed settings (benchmarks)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--dht", action="store_true", help="run the DHT (no public bootstrap routers)")
+    p.add_argument("--dht-node", action="append", default=[], metavar="HOST:PORT",
+                   help="add this DHT node (repeatable; implies --dht)")
+    p.add_argument("--dht-announce", type=float, default=3.0, metavar="S",
+                   help="announce to the DHT this often while the torrent has no peers")
 
 
 def parse_peer(s):
@@ -66,7 +79,7 @@ def make_session(a):
     else:
         pack = lt.default_settings()
     pack.update({
-        "listen_interfaces": "%s:%d" % (a.bind, a.port),
+        "listen_interfaces": ("[%s]:%d" if ":" in a.bind else "%s:%d") % (a.bind, a.port),
         "outgoing_interfaces": a.bind if a.bind not in ("0.0.0.0", "") else "",
         "enable_dht": False,
         "enable_lsd": False,
@@ -93,7 +106,20 @@ def make_session(a):
         # Rate limits count payload only, so a limit gives a predictable transfer time.
         "rate_limit_ip_overhead": False,
     })
+    if a.dht or a.dht_node:
+        a.dht = True
+        pack.update({
+            "enable_dht": True,
+            "dht_bootstrap_nodes": "",           # never the public routers
+            "dht_restrict_routing_ips": False,   # every test node shares one IP
+            "dht_restrict_search_ips": False,
+            "dht_ignore_dark_internet": False,
+            "dht_upload_rate_limit": 1000000,
+        })
+        pack["alert_mask"] |= lt.alert.category_t.dht_notification
     ses = lt.session(pack)
+    for x in a.dht_node:
+        ses.add_dht_node(parse_peer(x))
     if a.upload_limit or a.download_limit:
         # By default loopback and private-network peers are in the local peer class, which the
         # global rate limits do not touch; put every address in the global class instead.
@@ -136,6 +162,28 @@ def add_torrent(ses, a, seed=False):
     if a.download_limit:
         h.set_download_limit(a.download_limit)
     return h, ti
+
+
+class DhtState:
+    last_announce = 0.0
+    last_nodes = -1
+
+
+def dht_tick(ses, h, a, now, have_peers):
+    """--dht: reports the routing table size when it changes ("dht: N nodes") and announces
+    the torrent (h may be None: a DHT node only)."""
+    if not a.dht:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        n = ses.status().dht_nodes
+    if n != DhtState.last_nodes:
+        say("dht: %d nodes" % n)
+        DhtState.last_nodes = n
+    every = 30.0 if have_peers else a.dht_announce
+    if h is not None and n > 0 and now - DhtState.last_announce >= every:
+        h.force_dht_announce()
+        DhtState.last_announce = now
 
 
 def drain(ses, quiet=False):
