@@ -47,6 +47,7 @@ typedef struct btt_session_opts {
      * uTP first and fall back to TCP when uTP is not established within utp_fallback_ms. */
     bool no_utp;               /* no uTP at all (no UDP socket) */
     bool no_tcp;               /* no TCP: no listener, outgoing over uTP only */
+    bool no_pex;               /* no peer exchange (BEP 11); it is never used for private torrents */
     uint32_t utp_fallback_ms;  /* default 3000 */
     btt_speed_opts speed;
 } btt_session_opts;

@@ -1,0 +1,47 @@
+#!/bin/bash
+# BEP 9 end to end, btt on both sides: btt gets a magnet link (x.pe= names a btt seeder) of a
+# torrent whose info dictionary spans several 16 KiB pieces, fetches the info, checks it against
+# the info-hash, downloads the data and writes the .torrent (--save-torrent) with the tr= tracker.
+# Also: a magnet link nobody can serve gives up after --metadata-timeout with a clear message,
+# exit 2 and nothing in the download directory.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need cmp
+
+tree=$T/src/many
+mkdir -p "$tree"
+for i in $(seq 1 300); do make_data "$tree/file-with-a-long-name-$i.bin" $((2000 + i * 91)); done
+btt_create "$tree" "$T/many.torrent" -p 16
+hash=$(btt_hash "$T/many.torrent")
+
+start seed "$BTT" seed "$T/many.torrent" -d "$T/src" --bind 127.0.0.1 --port 0 --no-trackers
+port=$(listen_port seed)
+
+tr="http://127.0.0.1:1/announce"   # never answers: only written into the .torrent
+start get "$BTT" get "magnet:?xt=urn:btih:$hash&dn=many&x.pe=127.0.0.1:$port&tr=$(printf %s "$tr" | sed 's|:|%3A|g; s|/|%2F|g')" \
+    -d "$T/dl" --bind 127.0.0.1 --port 0 --no-trackers --save-torrent "$T/saved.torrent" -v
+line=$(wait_line get '^metadata: [0-9]+ bytes' 60 "the metadata")
+case "$line" in *"info-hash $hash verified"*) ;; *) fail "metadata line: '$line'" ;; esac
+wait_exit get 90
+[ "$RC" = 0 ] || fail "btt get exited $RC"
+grep -q '^metadata: [0-9]*/[0-9]* pieces from [0-9]* peers$' "$T/log/get.out" ||
+    note "no progress line while fetching (the info came within the first status tick)"
+diff -r "$tree" "$T/dl/many" > /dev/null || fail "downloaded tree differs"
+same_file "$tree/file-with-a-long-name-300.bin" "$T/dl/many/file-with-a-long-name-300.bin" "file 300"
+
+# the saved torrent: same info-hash, the tracker from tr=, and btt info reads it
+[ "$(btt_hash "$T/saved.torrent")" = "$hash" ] || fail "saved torrent has another info-hash"
+"$BTT" info "$T/saved.torrent" > "$T/info.txt" || fail "btt info cannot read the saved torrent"
+grep -q "$tr" "$T/info.txt" || fail "saved torrent lacks the tracker $tr: $(cat "$T/info.txt")"
+stop seed
+
+# nobody serves it: a clear error after the timeout, exit 1, nothing written to the directory
+dead=$(free_port)
+start none "$BTT" get "magnet:?xt=urn:btih:$hash&x.pe=127.0.0.1:$dead" -d "$T/none" --bind 127.0.0.1 --port 0 \
+    --metadata-timeout 3
+wait_exit none 30
+[ "$RC" = 2 ] || fail "btt get without a peer exited $RC, want 2"
+grep -q "no metadata after 3 s" "$T/log/none.err" || fail "no clear timeout message: $(err_of none)"
+[ ! -e "$T/none" ] || fail "btt get wrote $T/none without having the torrent"
+ok "btt fetched the info from a btt seeder, downloaded and saved the torrent; a dead magnet times out cleanly"
+finish
