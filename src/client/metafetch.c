@@ -20,7 +20,7 @@
 #define MF_HANDSHAKE_MS 20000
 #define MF_REQUEST_MS 15000      /* a piece asked for and not sent: ask another peer */
 #define MF_MAX_TIMEOUTS 3        /* ... and after this many, drop the peer */
-#define MF_PER_PEER 2            /* requests outstanding per peer */
+#define MF_PER_PEER 1            /* requests outstanding per peer: spreads the pieces over the peers */
 #define MF_REJECT_HOLD_MS 5000   /* a peer that rejected is not asked again for this long */
 #define MF_BAN_MS (3600u * 1000u)
 #define MF_MAX_MESSAGE ((1u << 20) + 16384u)
@@ -71,6 +71,11 @@ struct btt_metafetch {
     bool have_src;
     btt_addr src;
     uint32_t failures;
+    /* the last attempt that failed with pieces from several peers: once the right bytes are in,
+     * whoever sent a piece that differs from them lied */
+    uint8_t *failed_buf;
+    btt_addr *failed_from;
+    uint32_t failed_size;
     bool done, closing;
     int open;                    /* handles not closed yet (timer, peers) + the announcer */
     void (*closed)(void *ud);
@@ -263,12 +268,39 @@ static void mf_ban(btt_metafetch *f, const btt_addr *a)
     }
 }
 
+static void forget_failed(btt_metafetch *f)
+{
+    free(f->failed_buf);
+    free(f->failed_from);
+    f->failed_buf = NULL;
+    f->failed_from = NULL;
+    f->failed_size = 0;
+}
+
+/* The metadata is verified: the senders of pieces of the failed mixed attempt that differ lied. */
+static void ban_liars(btt_metafetch *f)
+{
+    if (!f->failed_buf) return;
+    for (uint32_t i = 0; i < btt_metadata_pieces(f->failed_size); i++) {
+        size_t off = (size_t)i * BTT_METADATA_PIECE;
+        size_t n = f->failed_size - off < BTT_METADATA_PIECE ? f->failed_size - off : BTT_METADATA_PIECE;
+        if (f->failed_size != f->size || memcmp(f->failed_buf + off, f->buf + off, n) != 0) {
+            char a[BTT_ADDR_STRLEN];
+            BTT_LOGW(LOG_MOD, "metadata piece %u from %s was wrong: dropping the peer", i,
+                     btt_addr_format(&f->failed_from[i], a));
+            mf_ban(f, &f->failed_from[i]);
+        }
+    }
+    forget_failed(f);
+}
+
 static void verify(btt_metafetch *f)
 {
     uint8_t h[20];
     btt_sha1(f->buf, f->size, h);
     if (memcmp(h, f->ih, 20) == 0) {
         f->done = true;
+        ban_liars(f);
         BTT_LOGI(LOG_MOD, "metadata: %u bytes in %u pieces, info-hash verified", f->size, f->npieces);
         if (f->o.on_done) f->o.on_done(f->o.ud, f, f->buf, f->size);
         return;
@@ -284,6 +316,12 @@ static void verify(btt_metafetch *f)
         mf_ban(f, &first);
     } else {
         BTT_LOGW(LOG_MOD, "metadata from several peers does not match the info-hash: fetching it from one peer at a time");
+        forget_failed(f);
+        f->failed_buf = f->buf;
+        f->failed_from = f->from;
+        f->failed_size = f->size;
+        f->buf = NULL;
+        f->from = NULL;
     }
     f->single = true;
     f->have_src = false;
@@ -643,6 +681,7 @@ static void mf_maybe_closed(btt_metafetch *f)
     void (*done)(void *) = f->closed;
     void *ud = f->closed_ud;
     reset_attempt(f);
+    forget_failed(f);
     free(f->cand);
     free(f);
     if (done) done(ud);
