@@ -2,8 +2,8 @@
 """A minimal BEP 3 seeder on plain sockets, for tests that need a peer that misbehaves on
 purpose or that records what it is asked for.
 
-usage: py_peer.py TORRENT [--data SAVE_PATH] [--corrupt] [--bad-metadata] [--bind IP] [--port N]
-                  [--timeout S]
+usage: py_peer.py TORRENT [--data SAVE_PATH] [--corrupt] [--bad-metadata] [--ext] [--pex HOST:PORT]...
+                  [--bind IP] [--port N] [--timeout S]
 
 Accepts connections, answers the handshake (no extension bits), sends a bitfield with every
 piece, unchokes, and answers each request:
@@ -11,12 +11,18 @@ piece, unchokes, and answers each request:
   --data SAVE_PATH    with the real data of the torrent found under SAVE_PATH (honest)
   --bad-metadata      also speaks BEP 10 and offers ut_metadata (BEP 9) with the right
                       metadata_size, but serves a bogus info dictionary of that size
+  --ext               speaks BEP 10 (offers nothing) and reports the peer's extension handshake
+  --pex HOST:PORT     (with --ext) sends one ut_pex message naming these peers once the peer's
+                      extension handshake is in: to the id it gave ut_pex, or to id 1 if it
+                      offered none (a peer that did not offer PEX must ignore it)
 Prints "listening on IP:PORT", then one line per event (flushed at once):
   connected IP:PORT / closed IP:PORT (N blocks sent)
   request PIECE BEGIN LENGTH          every request, in arrival order
   cancel PIECE BEGIN LENGTH
   have PIECE                          a have message from the peer
   metadata request PIECE              a ut_metadata request (--bad-metadata)
+  extensions NAME,NAME                the extensions the peer's handshake offers (--ext)
+  pex sent N                          the ut_pex message went out (--pex)
 Exits 0 on SIGTERM/SIGINT, 3 after --timeout seconds (default 600).
 """
 import argparse
@@ -151,7 +157,16 @@ def recv_exact(s, n):
     return bytes(buf)
 
 
-def serve(conn, addr, tor, corrupt, bad_metadata=False):
+def pex_message(peers):
+    """A BEP 11 message adding IPv4 peers "HOST:PORT" (flags 0x10: reachable)."""
+    compact = b""
+    for hp in peers:
+        host, port = hp.rsplit(":", 1)
+        compact += socket.inet_aton(host) + struct.pack(">H", int(port))
+    return bencode({b"added": compact, b"added.f": b"\x10" * len(peers), b"dropped": b""})
+
+
+def serve(conn, addr, tor, corrupt, bad_metadata=False, ext=False, pex=()):
     name = "%s:%d" % addr
     sent = 0
     try:
@@ -164,12 +179,16 @@ def serve(conn, addr, tor, corrupt, bad_metadata=False):
             say("wrong info-hash from %s" % name)
             return
         peer_id = b"-PY0001-" + bytes(random.getrandbits(8) for _ in range(12))
-        reserved = b"\0\0\0\0\0\x10\0\0" if bad_metadata else b"\0" * 8
+        ext = ext or bad_metadata
+        reserved = b"\0\0\0\0\0\x10\0\0" if ext else b"\0" * 8
         conn.sendall(bytes([19]) + PSTR + reserved + tor.info_hash + peer_id)
         their_ut_metadata = 0
         if bad_metadata:
             eh = bencode({b"m": {b"ut_metadata": OUR_UT_METADATA}, b"metadata_size": tor.metadata_size,
                           b"v": b"py_peer bad metadata"})
+            conn.sendall(struct.pack(">IBB", 2 + len(eh), 20, 0) + eh)
+        elif ext:
+            eh = bencode({b"m": {}, b"v": b"py_peer"})
             conn.sendall(struct.pack(">IBB", 2 + len(eh), 20, 0) + eh)
         bf = tor.bitfield()
         conn.sendall(struct.pack(">IB", 1 + len(bf), 5) + bf + struct.pack(">IB", 1, 1))
@@ -202,10 +221,16 @@ def serve(conn, addr, tor, corrupt, bad_metadata=False):
                 say("have %d" % struct.unpack(">I", msg[1:])[0])
             elif mid == 2:
                 conn.sendall(struct.pack(">IB", 1, 1))  # unchoke again
-            elif mid == 20 and bad_metadata and length >= 2:
+            elif mid == 20 and ext and length >= 2:
                 d, _ = bdecode(msg, 2)
                 if msg[1] == 0 and isinstance(d, dict):
-                    their_ut_metadata = d.get(b"m", {}).get(b"ut_metadata", 0)
+                    m = d.get(b"m", {})
+                    their_ut_metadata = m.get(b"ut_metadata", 0) if bad_metadata else 0
+                    say("extensions %s" % ",".join(sorted(k.decode() for k, v in m.items() if v)))
+                    if pex:
+                        body = pex_message(pex)
+                        conn.sendall(struct.pack(">IBB", 2 + len(body), 20, m.get(b"ut_pex", 0) or 1) + body)
+                        say("pex sent %d" % len(pex))
                 elif msg[1] == OUR_UT_METADATA and d.get(b"msg_type") == 0 and their_ut_metadata:
                     piece = d[b"piece"]
                     say("metadata request %d" % piece)
@@ -228,6 +253,9 @@ def main():
     p.add_argument("torrent")
     p.add_argument("--data", help="save path with the real data (honest mode)")
     p.add_argument("--corrupt", action="store_true", help="answer requests with random bytes")
+    p.add_argument("--ext", action="store_true", help="speak BEP 10 and report the peer's extensions")
+    p.add_argument("--pex", action="append", default=[], metavar="HOST:PORT",
+                   help="with --ext: send one ut_pex message naming these peers")
     p.add_argument("--bad-metadata", action="store_true",
                    help="offer ut_metadata and serve a bogus info dictionary of the right size")
     p.add_argument("--bind", default="127.0.0.1")
@@ -258,7 +286,7 @@ def main():
         except socket.timeout:
             continue
         conn.settimeout(None)
-        threading.Thread(target=serve, args=(conn, addr, tor, a.corrupt, a.bad_metadata), daemon=True).start()
+        threading.Thread(target=serve, args=(conn, addr, tor, a.corrupt, a.bad_metadata, a.ext, a.pex), daemon=True).start()
     return 0
 
 
