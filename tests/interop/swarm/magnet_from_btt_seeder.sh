@@ -2,8 +2,8 @@
 # BEP 9 end to end, btt on both sides: btt gets a magnet link (x.pe= names a btt seeder) of a
 # torrent whose info dictionary spans several 16 KiB pieces, fetches the info, checks it against
 # the info-hash, downloads the data and writes the .torrent (--save-torrent) with the tr= tracker.
-# Also: a magnet link nobody can serve gives up after --metadata-timeout with a clear message,
-# exit 2 and nothing in the download directory.
+# Also: a magnet link nobody can serve gives up after --metadata-timeout (or on SIGTERM) with a
+# clear message, exit 2 and nothing in the download directory.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need cmp
@@ -43,5 +43,12 @@ wait_exit none 30
 [ "$RC" = 2 ] || fail "btt get without a peer exited $RC, want 2"
 grep -q "no metadata after 3 s" "$T/log/none.err" || fail "no clear timeout message: $(err_of none)"
 [ ! -e "$T/none" ] || fail "btt get wrote $T/none without having the torrent"
+# stopped while fetching: the same, on the signal
+start none2 "$BTT" get "magnet:?xt=urn:btih:$hash&x.pe=127.0.0.1:$dead" -d "$T/none2" --bind 127.0.0.1 --port 0
+wait_line none2 '^metadata: waiting for a peer' 20 "the fetch's progress line" > /dev/null
+stop none2
+[ "$RC" = 2 ] || fail "btt get stopped while fetching exited $RC, want 2"
+grep -q "stopped before the torrent's info arrived" "$T/log/none2.err" || fail "no clear message: $(err_of none2)"
+[ ! -e "$T/none2" ] || fail "btt get wrote $T/none2 without having the torrent"
 ok "btt fetched the info from a btt seeder, downloaded and saved the torrent; a dead magnet times out cleanly"
 finish
