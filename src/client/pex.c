@@ -152,17 +152,19 @@ void pex_on_message(btt_torrent *t, peer *p, const uint8_t *data, size_t len)
         BTT_LOGD(LOG_MOD, "pex: %s sends too often; message ignored", from);
         return;
     }
-    static btt_pex_msg m; /* large; the loop thread is the only user */
+    btt_pex_msg *m = malloc(sizeof *m); /* about 8 KiB: not on the stack */
+    if (!m) return;
     btt_error err = {0};
-    if (btt_pex_parse(data, len, &m, &err)) {
+    if (btt_pex_parse(data, len, m, &err)) {
+        free(m);
         peer_close(p, btt_error_str(&err));
         return;
     }
     x->got_any = true;
     x->last_recv_ms = now;
     size_t learned = 0;
-    for (size_t i = 0; i < m.num_added && i < PEX_ACCEPT_PER_MSG; i++) {
-        const btt_addr *a = &m.added[i].addr;
+    for (size_t i = 0; i < m->num_added && i < PEX_ACCEPT_PER_MSG; i++) {
+        const btt_addr *a = &m->added[i].addr;
         if (t->pex_learned >= PEX_ACCEPT_PER_TORRENT) break;
         if (unusable(t, a) || session_is_banned(t->s, a, now)) continue;
         size_t before = t->ncand;
@@ -170,7 +172,8 @@ void pex_on_message(btt_torrent *t, peer *p, const uint8_t *data, size_t len)
         if (t->ncand == before) continue; /* known already, or no room */
         t->pex_learned++;
         learned++;
-        BTT_LOGI(LOG_MOD, "pex: learned %s from %s (flags 0x%02x)", btt_addr_format(a, as), from, m.added[i].flags);
+        BTT_LOGI(LOG_MOD, "pex: learned %s from %s (flags 0x%02x)", btt_addr_format(a, as), from, m->added[i].flags);
     }
-    BTT_LOGD(LOG_MOD, "pex: %s: %zu added (%zu new), %zu dropped", from, m.num_added, learned, m.num_dropped);
+    BTT_LOGD(LOG_MOD, "pex: %s: %zu added (%zu new), %zu dropped", from, m->num_added, learned, m->num_dropped);
+    free(m);
 }
