@@ -2,8 +2,8 @@
 """A minimal BEP 3 seeder on plain sockets, for tests that need a peer that misbehaves on
 purpose or that records what it is asked for.
 
-usage: py_peer.py TORRENT [--data SAVE_PATH] [--corrupt] [--bad-metadata] [--ext] [--pex HOST:PORT]...
-                  [--bind IP] [--port N] [--timeout S]
+usage: py_peer.py TORRENT [--data SAVE_PATH] [--corrupt] [--bad-metadata | --good-metadata]
+                  [--metadata-delay S] [--ext] [--pex HOST:PORT]... [--bind IP] [--port N] [--timeout S]
 
 Accepts connections, answers the handshake (no extension bits), sends a bitfield with every
 piece, unchokes, and answers each request:
@@ -11,6 +11,8 @@ piece, unchokes, and answers each request:
   --data SAVE_PATH    with the real data of the torrent found under SAVE_PATH (honest)
   --bad-metadata      also speaks BEP 10 and offers ut_metadata (BEP 9) with the right
                       metadata_size, but serves a bogus info dictionary of that size
+  --good-metadata     the same, serving the real info dictionary (an honest ut_metadata peer)
+  --metadata-delay S  wait S seconds before each metadata answer (spreads a fetch over peers)
   --ext               speaks BEP 10 (offers nothing) and reports the peer's extension handshake
   --pex HOST:PORT     (with --ext) sends one ut_pex message naming these peers once the peer's
                       extension handshake is in: to the id it gave ut_pex, or to id 1 if it
@@ -85,6 +87,19 @@ def bencode(v):
 OUR_UT_METADATA = 3
 
 
+def info_bytes(path):
+    """The exact bytes of the info dictionary of a .torrent file."""
+    b = open(path, "rb").read()
+    i = 1
+    while b[i:i + 1] != b"e":
+        k, i = bdecode(b, i)
+        start = i
+        _, i = bdecode(b, i)
+        if k == b"info":
+            return b[start:i]
+    raise ValueError("no info dictionary in %s" % path)
+
+
 class Torrent:
     def __init__(self, path, data):
         ti = lt.torrent_info(path)
@@ -97,6 +112,7 @@ class Torrent:
             pad = pad[:-1]
             bogus = b"d4:name0:5:x-pad%d:%se" % (len(pad), pad)
         self.bogus_info = bogus + b" " * (self.metadata_size - len(bogus))
+        self.real_info = info_bytes(path)
         self.info_hash = bytes.fromhex(str(ti.info_hashes().v1))
         self.num_pieces = ti.num_pieces()
         self.piece_length = ti.piece_length()
@@ -166,7 +182,7 @@ def pex_message(peers):
     return bencode({b"added": compact, b"added.f": b"\x10" * len(peers), b"dropped": b""})
 
 
-def serve(conn, addr, tor, corrupt, bad_metadata=False, ext=False, pex=()):
+def serve(conn, addr, tor, corrupt, bad_metadata=False, ext=False, pex=(), good_metadata=False, delay=0.0):
     name = "%s:%d" % addr
     sent = 0
     try:
@@ -179,13 +195,15 @@ def serve(conn, addr, tor, corrupt, bad_metadata=False, ext=False, pex=()):
             say("wrong info-hash from %s" % name)
             return
         peer_id = b"-PY0001-" + bytes(random.getrandbits(8) for _ in range(12))
+        served_info = tor.real_info if good_metadata else tor.bogus_info
+        bad_metadata = bad_metadata or good_metadata
         ext = ext or bad_metadata
         reserved = b"\0\0\0\0\0\x10\0\0" if ext else b"\0" * 8
         conn.sendall(bytes([19]) + PSTR + reserved + tor.info_hash + peer_id)
         their_ut_metadata = 0
         if bad_metadata:
             eh = bencode({b"m": {b"ut_metadata": OUR_UT_METADATA}, b"metadata_size": tor.metadata_size,
-                          b"v": b"py_peer bad metadata"})
+                          b"v": b"py_peer good metadata" if good_metadata else b"py_peer bad metadata"})
             conn.sendall(struct.pack(">IBB", 2 + len(eh), 20, 0) + eh)
         elif ext:
             eh = bencode({b"m": {}, b"v": b"py_peer"})
@@ -234,7 +252,9 @@ def serve(conn, addr, tor, corrupt, bad_metadata=False, ext=False, pex=()):
                 elif msg[1] == OUR_UT_METADATA and d.get(b"msg_type") == 0 and their_ut_metadata:
                     piece = d[b"piece"]
                     say("metadata request %d" % piece)
-                    chunk = tor.bogus_info[piece * 16384:(piece + 1) * 16384]
+                    if delay:
+                        time.sleep(delay)
+                    chunk = served_info[piece * 16384:(piece + 1) * 16384]
                     body = bencode({b"msg_type": 1, b"piece": piece, b"total_size": tor.metadata_size}) + chunk
                     conn.sendall(struct.pack(">IBB", 2 + len(body), 20, their_ut_metadata) + body)
             # choke, unchoke, not interested, bitfield, port, extensions: ignored
@@ -256,6 +276,8 @@ def main():
     p.add_argument("--ext", action="store_true", help="speak BEP 10 and report the peer's extensions")
     p.add_argument("--pex", action="append", default=[], metavar="HOST:PORT",
                    help="with --ext: send one ut_pex message naming these peers")
+    p.add_argument("--good-metadata", action="store_true", help="offer ut_metadata and serve the real info")
+    p.add_argument("--metadata-delay", type=float, default=0.0, help="seconds before each metadata answer")
     p.add_argument("--bad-metadata", action="store_true",
                    help="offer ut_metadata and serve a bogus info dictionary of the right size")
     p.add_argument("--bind", default="127.0.0.1")
@@ -286,7 +308,8 @@ def main():
         except socket.timeout:
             continue
         conn.settimeout(None)
-        threading.Thread(target=serve, args=(conn, addr, tor, a.corrupt, a.bad_metadata, a.ext, a.pex), daemon=True).start()
+        threading.Thread(target=serve, args=(conn, addr, tor, a.corrupt, a.bad_metadata, a.ext, a.pex,
+                                                    a.good_metadata, a.metadata_delay), daemon=True).start()
     return 0
 
 
