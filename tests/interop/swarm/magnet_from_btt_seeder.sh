@@ -2,11 +2,12 @@
 # BEP 9 end to end, btt on both sides: btt gets a magnet link (x.pe= names a btt seeder) of a
 # torrent whose info dictionary spans several 16 KiB pieces, fetches the info, checks it against
 # the info-hash, downloads the data and writes the .torrent (--save-torrent) with the tr= tracker.
+# Then a link with only a tracker (tr=): the peers come from its announce.
 # Also: a magnet link nobody can serve gives up after --metadata-timeout (or on SIGTERM) with a
 # clear message, exit 2 and nothing in the download directory.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-need cmp
+need cmp opentracker
 
 tree=$T/src/many
 mkdir -p "$tree"
@@ -35,6 +36,23 @@ same_file "$tree/file-with-a-long-name-300.bin" "$T/dl/many/file-with-a-long-nam
 grep -q "$tr" "$T/info.txt" || fail "saved torrent lacks the tracker $tr: $(cat "$T/info.txt")"
 stop seed
 
+# peers from the link's tracker only (tr=, no x.pe=): an opentracker the seeder announces to
+mkdir -p "$T/src2/one"
+make_data "$T/src2/one/a.bin" $((3 * 1024 * 1024 + 5))
+tport=$(free_port)
+btt_create "$T/src2/one" "$T/one.torrent" -p 64 -t "http://127.0.0.1:$tport/announce"
+hash2=$(btt_hash "$T/one.torrent")
+tracker_start trk 127.0.0.1 "$tport" "" "$hash2"
+start seed2 "$BTT" seed "$T/one.torrent" -d "$T/src2" --bind 127.0.0.1 --port 0
+wait_line seed2 '^have: ' 60 "the second seeder's check" > /dev/null
+sleep 1   # its first announce
+start get2 "$BTT" get "magnet:?xt=urn:btih:$hash2&tr=http%3A%2F%2F127.0.0.1%3A$tport%2Fannounce" -d "$T/dl2" \
+    --bind 127.0.0.1 --port 0 --metadata-timeout 60
+wait_exit get2 90
+[ "$RC" = 0 ] || fail "btt get (tracker only) exited $RC"
+same_file "$T/src2/one/a.bin" "$T/dl2/one/a.bin" "data found through tr="
+stop seed2
+
 # nobody serves it: a clear error after the timeout, exit 1, nothing written to the directory
 dead=$(free_port)
 start none "$BTT" get "magnet:?xt=urn:btih:$hash&x.pe=127.0.0.1:$dead" -d "$T/none" --bind 127.0.0.1 --port 0 \
@@ -50,5 +68,5 @@ stop none2
 [ "$RC" = 2 ] || fail "btt get stopped while fetching exited $RC, want 2"
 grep -q "stopped before the torrent's info arrived" "$T/log/none2.err" || fail "no clear message: $(err_of none2)"
 [ ! -e "$T/none2" ] || fail "btt get wrote $T/none2 without having the torrent"
-ok "btt fetched the info from a btt seeder, downloaded and saved the torrent; a dead magnet times out cleanly"
+ok "btt fetched the info from a btt seeder (by x.pe= and by tr=), downloaded and saved the torrent; a dead magnet times out cleanly"
 finish
