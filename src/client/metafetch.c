@@ -23,6 +23,7 @@
 #define MF_PER_PEER 1            /* requests outstanding per peer: spreads the pieces over the peers */
 #define MF_REJECT_HOLD_MS 5000   /* a peer that rejected is not asked again for this long */
 #define MF_BAN_MS (3600u * 1000u)
+#define MF_KEEPALIVE_MS 90000    /* a peer waiting for metadata itself must not time us out */
 #define MF_MAX_MESSAGE ((1u << 20) + 16384u)
 #define MF_RBUF (64u << 10)
 
@@ -40,7 +41,7 @@ typedef struct mf_peer {
     size_t rlen, rcap;
     uint8_t ut_metadata;         /* its id for BEP 9, 0: none */
     int64_t size;                /* the metadata_size it advertised, -1: none */
-    uint64_t since_ms, hold_until_ms;
+    uint64_t since_ms, hold_until_ms, last_send_ms;
     uint32_t rejects, timeouts;
 } mf_peer;
 
@@ -196,6 +197,7 @@ static void send_buf(mf_peer *p, btt_buf *b)
         return;
     }
     w->data = data;
+    p->last_send_ms = uv_now(p->f->s->loop);
     uv_buf_t ub = uv_buf_init((char *)data, (unsigned)len);
     int r = uv_write(&w->req, (uv_stream_t *)&p->tcp, &ub, 1, on_written);
     if (r) {
@@ -582,6 +584,12 @@ static void on_tick(uv_timer_t *h)
         next = p->next;
         if (p->state == MF_CONNECTING && now - p->since_ms > MF_CONNECT_MS) mf_peer_close(p, "connect timed out");
         else if (p->state == MF_HANDSHAKE && now - p->since_ms > MF_HANDSHAKE_MS) mf_peer_close(p, "handshake timed out");
+        else if (p->state == MF_ACTIVE && now - p->last_send_ms > MF_KEEPALIVE_MS) {
+            btt_buf b;
+            btt_buf_init(&b, 16);
+            if (btt_wire_keepalive(&b) == BTT_OK) send_buf(p, &b);
+            btt_buf_free(&b);
+        }
     }
     for (uint32_t i = 0; i < f->npieces; i++) {
         if (f->pstate[i] != PC_ASKED || now - f->asked_ms[i] < MF_REQUEST_MS) continue;
