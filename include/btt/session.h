@@ -47,6 +47,7 @@ typedef struct btt_session_opts {
      * uTP first and fall back to TCP when uTP is not established within utp_fallback_ms. */
     bool no_utp;               /* no uTP at all (the UDP socket stays open for the DHT) */
     bool no_tcp;               /* no TCP: no listener, outgoing over uTP only */
+    bool no_pex;               /* no peer exchange (BEP 11); it is never used for private torrents */
     uint32_t utp_fallback_ms;  /* default 3000 */
     /* Mainline DHT (docs/dht.md) on the UDP socket of the listen port: on unless no_dht, and
      * never for private torrents (BEP 27). Bootstrap nodes: dht_nodes ("HOST:PORT"; read during

@@ -37,6 +37,7 @@ uint64_t rate_get(const rate *r, uint64_t now_ms);
 typedef struct speed_session speed_session;
 typedef struct speed_torrent speed_torrent;
 typedef struct speed_peer speed_peer;
+struct pex_peer; /* pex.h: peer exchange state of one peer */
 
 /* ---- peers ---- */
 typedef enum { P_CONNECTING, P_HANDSHAKE, P_ACTIVE, P_CLOSING } peer_state;
@@ -92,6 +93,7 @@ typedef struct peer {
     rate down, up;
     uint64_t downloaded, uploaded;
     speed_peer *sp;
+    struct pex_peer *pex;                 /* NULL until its extension handshake (or PEX off) */
 } peer;
 
 /* peer.c */
@@ -187,6 +189,7 @@ struct btt_torrent {
     void (*stopped_cb)(btt_torrent *t);
     void (*closed_cb)(btt_session *s);
     speed_torrent *sp;
+    uint32_t pex_learned;    /* new addresses taken from PEX messages (bounded, pex.h) */
     uv_timer_t reaper;       /* reports the stop from a fresh loop turn, never from inside
                                 a callback that still uses the torrent */
 };

@@ -9,7 +9,8 @@
  *             the built-in public routers; host names are resolved with uv_getaddrinfo
  *   torrents  every running public torrent gets a get_peers lookup with announce_peer; peers
  *             found go to btt_torrent_add_peer like a tracker's; again after 15 minutes, sooner
- *             while a download's lookups find nothing
+ *             while a download's lookups find nothing; a watched info-hash (a magnet's metadata
+ *             fetch, before its torrent exists) gets the same lookups without the announce
  *   state     the routing table and our id in STATE_DIR/dht.state, loaded at start, saved
  *             every 5 minutes and at close
  *   port msg  BEP 5: sent after the handshake when both sides set the DHT bit; a peer's port
@@ -56,6 +57,8 @@ typedef struct dht_tor {
     uint32_t empty;    /* lookups in a row that found no peer */
     uint32_t found;    /* peers the running lookup found */
     bool live;         /* seen in this round's scan */
+    dht_peer_fn watch; /* a watch (dht_glue_watch): peers go here while no torrent has the hash */
+    void *watch_ud;
 } dht_tor;
 
 typedef struct resolve {
@@ -192,12 +195,15 @@ static void on_event(dht_glue *g, const btt_dht_event *ev)
     if (ev->type == BTT_DHT_EV_PEERS) {
         btt_torrent *t = session_find_torrent(g->s, ev->target);
         dht_tor *dt = find_tor(g, ev->target);
-        if (!t || !dt || dt->lookup != ev->lookup || !dht_glue_on(g->s, t)) return;
+        if (!dt || dt->lookup != ev->lookup || (t ? !dht_glue_on(g->s, t) : !dt->watch)) return;
         btt_addr me = btt_session_listen_addr(g->s);
         for (size_t i = 0; i < ev->num_peers; i++) dt->found += !btt_addr_eq(&ev->peers[i], &me); /* not our own announce */
         btt_hex(ev->target, 20, hex);
-        BTT_LOGI(LOG_MOD, "dht: %zu peers for %s", ev->num_peers, hex);
-        for (size_t i = 0; i < ev->num_peers; i++) btt_torrent_add_peer(t, &ev->peers[i]);
+        BTT_LOGI(LOG_MOD, "dht: %zu peers for %s%s", ev->num_peers, hex, t ? "" : " (metadata fetch)");
+        for (size_t i = 0; i < ev->num_peers; i++) {
+            if (t) btt_torrent_add_peer(t, &ev->peers[i]);
+            else dt->watch(dt->watch_ud, &ev->peers[i]);
+        }
         return;
     }
     if (ev->type != BTT_DHT_EV_DONE) return;
@@ -245,6 +251,35 @@ static void flush(dht_glue *g)
 
 /* ------------------------------------------------------------------ torrents */
 
+/* The entry for ih, added if absent; NULL if out of memory. */
+static dht_tor *tor_get(dht_glue *g, const uint8_t ih[20])
+{
+    dht_tor *dt = find_tor(g, ih);
+    if (dt) return dt;
+    if (g->ntors == g->captors) {
+        size_t cap = g->captors ? g->captors * 2 : 8;
+        dht_tor *v = realloc(g->tors, cap * sizeof *v);
+        if (!v) return NULL;
+        g->tors = v;
+        g->captors = cap;
+    }
+    dt = &g->tors[g->ntors++];
+    memset(dt, 0, sizeof *dt);
+    memcpy(dt->ih, ih, 20);
+    return dt;
+}
+
+static void maybe_lookup(dht_glue *g, dht_tor *dt, bool announce, bool have_nodes, uint64_t now)
+{
+    dt->live = true;
+    if (dt->lookup || now < dt->next_ms || !have_nodes) return;
+    uint32_t h = 0;
+    btt_err e = btt_dht_get_peers(g->d, dt->ih, announce, g->s->bind.port, false, now, &h);
+    if (e) return; /* too many lookups at once: next round */
+    dt->lookup = h;
+    dt->found = 0;
+}
+
 static void torrent_round(dht_glue *g, uint64_t now)
 {
     btt_session *s = g->s;
@@ -253,31 +288,34 @@ static void torrent_round(dht_glue *g, uint64_t now)
     bool have_nodes = !g->boot_lookup && table_nodes(g) > 0;
     for (btt_torrent *t = s->torrents; t; t = t->next) {
         if (!t->mi || t->state != T_RUNNING || !dht_glue_on(s, t)) continue;
-        dht_tor *dt = find_tor(g, t->mi->info_hash);
-        if (!dt) {
-            if (g->ntors == g->captors) {
-                size_t cap = g->captors ? g->captors * 2 : 8;
-                dht_tor *v = realloc(g->tors, cap * sizeof *v);
-                if (!v) continue;
-                g->tors = v;
-                g->captors = cap;
-            }
-            dt = &g->tors[g->ntors++];
-            memset(dt, 0, sizeof *dt);
-            memcpy(dt->ih, t->mi->info_hash, 20);
-        }
-        dt->live = true;
-        if (dt->lookup || now < dt->next_ms || !have_nodes) continue;
-        uint32_t h = 0;
-        btt_err e = btt_dht_get_peers(g->d, dt->ih, true, s->bind.port, false, now, &h);
-        if (e) continue; /* too many lookups at once: next round */
-        dt->lookup = h;
-        dt->found = 0;
+        dht_tor *dt = tor_get(g, t->mi->info_hash);
+        if (dt) maybe_lookup(g, dt, true, have_nodes, now);
     }
+    for (size_t i = 0; i < g->ntors; i++) /* watches whose torrent does not exist (yet) */
+        if (g->tors[i].watch && !g->tors[i].live) maybe_lookup(g, &g->tors[i], false, have_nodes, now);
     for (size_t i = 0; i < g->ntors;) {
         if (g->tors[i].live) i++;
         else g->tors[i] = g->tors[--g->ntors];
     }
+}
+
+bool dht_glue_watch(btt_session *s, const uint8_t ih[20], dht_peer_fn on_peer, void *ud)
+{
+    if (!dht_glue_on(s, NULL)) return false;
+    dht_tor *dt = tor_get(s->dht, ih);
+    if (!dt) return false;
+    dt->watch = on_peer;
+    dt->watch_ud = ud;
+    dt->live = true;
+    s->dht->next_round_ms = 0; /* look it up at the next tick */
+    arm(s->dht, now_ms(s->dht));
+    return true;
+}
+
+void dht_glue_unwatch(btt_session *s, const uint8_t ih[20])
+{
+    dht_tor *dt = s->dht ? find_tor(s->dht, ih) : NULL;
+    if (dt) dt->watch = NULL; /* a running lookup's peers are dropped; the entry goes next round */
 }
 
 static void on_timer(uv_timer_t *h)

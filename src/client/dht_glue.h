@@ -27,6 +27,13 @@ void dht_glue_close(btt_session *s);
 void dht_glue_free(btt_session *s);
 /* DHT is on for this torrent: the session runs it and the torrent is not private (BEP 27). */
 bool dht_glue_on(btt_session *s, const btt_torrent *t);
+typedef void (*dht_peer_fn)(void *ud, const btt_addr *a);
+/* Peers for an info-hash no torrent of the session has yet (a magnet's metadata fetch): looked
+ * up like a torrent's (get_peers, without announce_peer), every peer found goes to on_peer until
+ * dht_glue_unwatch or until a torrent with that hash takes over. One watch per info-hash. False
+ * if the DHT is off or out of memory. */
+bool dht_glue_watch(btt_session *s, const uint8_t ih[20], dht_peer_fn on_peer, void *ud);
+void dht_glue_unwatch(btt_session *s, const uint8_t ih[20]);
 /* After a peer's handshake: sends our port message when both sides set the DHT bit. */
 void dht_glue_peer_attached(struct peer *p);
 /* A peer's port message: its DHT node at its IP and this port gets a ping. */

@@ -9,6 +9,7 @@
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
 #include "client/dht_glue.h"
+#include "client/pex.h"
 #include "client/speed.h"
 
 #include <inttypes.h>
@@ -57,6 +58,7 @@ static void on_closed(uv_handle_t *h)
     free(p->in_req);
     btt_bitfield_free(&p->have);
     speed_peer_free(p);
+    pex_peer_free(p);
     free(p);
     session_handle_closed(s);
 }

@@ -3,6 +3,7 @@
  * inputs and the bid_response before an unchoke, the reserve price and its challenge, and the
  * payment guard on serving. Channels, vouchers and settlement are in speed_pay.c. */
 #define BTT_CLIENT_INTERNAL
+#include "client/pex.h"
 #include "client/speed_int.h"
 
 #include <stdio.h>
@@ -185,11 +186,13 @@ static bool account_banned(const speed_session *ss, const btt_account *a, uint64
 btt_err speed_build_ext_handshake(btt_torrent *t, peer *p, btt_buf *b)
 {
     btt_addr me = btt_session_listen_addr(t->s);
-    if (!t->sp) {
-        static const btt_ext_item plain[] = {{"ut_metadata", EXT_UT_METADATA}};
-        return btt_ext_handshake_build(b, plain, 1, "btt " BTT_VERSION, me.port, PEER_MAX_IN_REQ, &p->addr,
+    /* ut_pex only where peer exchange runs (never for a private torrent, BEP 27) */
+    btt_ext_item items[3] = {{"ut_metadata", EXT_UT_METADATA}};
+    size_t n = 1;
+    if (pex_enabled(t)) items[n++] = (btt_ext_item){"ut_pex", EXT_UT_PEX};
+    if (!t->sp)
+        return btt_ext_handshake_build(b, items, n, "btt " BTT_VERSION, me.port, PEER_MAX_IN_REQ, &p->addr,
                                        (int64_t)t->mi->info_len);
-    }
     if (!p->sp && !(p->sp = calloc(1, sizeof *p->sp))) return BTT_ENOMEM;
     /* The guard's allowance (docs/speed-protocol.md 4): two pieces (the one being sent and one
      * whose voucher is on its way) or SPEED_ALLOWANCE_MIN bytes, whichever is more. Less would stall
@@ -207,9 +210,9 @@ btt_err speed_build_ext_handshake(btt_torrent *t, peer *p, btt_buf *b)
     btt_buf hb;
     btt_buf_init(&hb, 1024);
     btt_err e = btt_speed_hello_build(&hb, &h);
-    static const btt_ext_item ours[] = {{"ut_metadata", EXT_UT_METADATA}, {BTT_SPEED_EXT_NAME, EXT_BTT_SPEED}};
+    items[n++] = (btt_ext_item){BTT_SPEED_EXT_NAME, EXT_BTT_SPEED};
     if (e == BTT_OK)
-        e = btt_ext_handshake_build_with(b, ours, 2, "btt " BTT_VERSION, me.port, PEER_MAX_IN_REQ, &p->addr,
+        e = btt_ext_handshake_build_with(b, items, n, "btt " BTT_VERSION, me.port, PEER_MAX_IN_REQ, &p->addr,
                                          (int64_t)t->mi->info_len, BTT_SPEED_EXT_NAME, hb.data, hb.len);
     btt_buf_free(&hb);
     return e;

@@ -3,6 +3,7 @@
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
 #include "client/dht_glue.h"
+#include "client/pex.h"
 #include "client/speed.h"
 
 #include <stdio.h>
@@ -491,6 +492,10 @@ static void on_extended(btt_torrent *t, peer *p, const btt_msg *m)
         speed_on_message(t, p, m->data, m->data_len);
         return;
     }
+    if (m->ext_id == EXT_UT_PEX) {
+        pex_on_message(t, p, m->data, m->data_len);
+        return;
+    }
     if (m->ext_id != 0) return; /* nothing else is negotiated */
     btt_ext_handshake h;
     btt_error err = {0};
@@ -501,6 +506,8 @@ static void on_extended(btt_torrent *t, peer *p, const btt_msg *m)
     if (h.reqq) p->their_reqq = h.reqq;
     if (h.v[0]) snprintf(p->client, sizeof p->client, "%s", h.v);
     p->ut_metadata = btt_ext_handshake_id(&h, "ut_metadata");
+    pex_on_ext_handshake(t, p, &h);
+    if (p->state != P_ACTIVE) return;
     speed_on_ext_handshake(t, p, &h);
 }
 
@@ -808,6 +815,7 @@ void torrent_tick(btt_torrent *t, uint64_t now)
         if (now - p->last_send_ms > KEEPALIVE_MS && btt_wire_keepalive(&p->wbuf) == BTT_OK) peer_flush(p);
     }
     speed_tick(t, now);
+    pex_tick(t, now);
     if (btt_choker_due(&t->choker, now)) rechoke(t, now);
     connect_more(t, now);
     if (t->resume_dirty && now - t->last_resume_ms > RESUME_SAVE_MS) save_resume(t);

@@ -3,11 +3,14 @@
 
 usage: lt_get.py TORRENT SAVE_PATH [--bind IP] [--port N] [--peer HOST:PORT]...
                  [--download-limit BYTES_PER_S] [--timeout S] [--seed] [--utp] [--no-trackers]
+                 [--report-peers]
 
 Downloads into SAVE_PATH (peers from --peer and from the torrent's trackers), prints
 "listening on IP:PORT", "progress: ..." every 2 s, and "complete: downloaded D bytes in S s"
 once every piece is verified; then exits 0, or with --seed keeps seeding until SIGTERM/SIGINT.
 After --timeout seconds (default 120) without completing it prints why and exits 3.
+With --report-peers it prints "peer IP:PORT sources S" for every peer it is connected to, once,
+where S names how libtorrent learned of it (tracker, dht, pex, lsd, resume_data, incoming).
 """
 import argparse
 import time
@@ -19,6 +22,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     L.common_args(p)
     p.add_argument("--seed", action="store_true", help="keep seeding after completion")
+    p.add_argument("--report-peers", action="store_true", help="print each connected peer and its sources")
     a = p.parse_args()
     peers = [L.parse_peer(x) for x in a.peer]
     L.install_signals()
@@ -27,10 +31,15 @@ def main():
     start = time.time()
     last_connect = 0.0
     last_report = start
+    last_peers = 0.0
+    seen = set()
     done = False
     while not L.Stop.flag:
         L.drain(ses)
         now = time.time()
+        if a.report_peers and now - last_peers >= 0.5:
+            last_peers = now
+            L.report_peers(h, seen)
         st = h.status()
         name = L.state_name(st)
         if st.errc.value() != 0:

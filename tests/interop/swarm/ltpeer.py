@@ -205,6 +205,22 @@ def connect_peers(h, peers):
             err("connect_peer(%s:%d): %s" % (host, port, e))
 
 
+SOURCES = [("tracker", lt.peer_info.tracker), ("dht", lt.peer_info.dht), ("pex", lt.peer_info.pex),
+           ("lsd", lt.peer_info.lsd), ("resume_data", lt.peer_info.resume_data),
+           ("incoming", getattr(lt.peer_info, "incoming", 0x20))]
+
+
+def report_peers(h, seen):
+    """Prints "peer IP:PORT sources S,S" for each connected peer not reported yet."""
+    for pi in h.get_peer_info():
+        key = (pi.ip[0], pi.ip[1])
+        if key in seen:
+            continue
+        seen.add(key)
+        src = ",".join(n for n, bit in SOURCES if int(pi.source) & int(bit)) or "none"
+        say("peer %s:%d sources %s" % (pi.ip[0], pi.ip[1], src))
+
+
 def state_name(st):
     return str(st.state).split(".")[-1]
 

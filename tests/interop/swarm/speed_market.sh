@@ -39,7 +39,9 @@ speed_btt() { # NAME ARGS...: a btt process with its own state dir and wallet
     start "$name" env BTT_STATE_DIR="$T/state-$name" "$BTT" "$@" --wallet "$T/$name.wallet" --ledger "$LEDGER" -v
 }
 
-speed_btt seed seed "$T/t.torrent" -d "$T/src" --bind 127.0.0.1 --port 0 --no-trackers \
+# --no-pex: the bidders know only the seeder (with PEX they would trade among themselves and the
+# auction's prices would no longer follow from the budgets alone)
+speed_btt seed seed "$T/t.torrent" -d "$T/src" --bind 127.0.0.1 --port 0 --no-trackers --no-pex \
     --reserve-price "$RESERVE" --slots 2 --max-upload 6M
 SP=$(listen_port seed)
 wait_line seed '^have: ' 60 "the startup check" >/dev/null

@@ -30,8 +30,10 @@ mkdir -p "$T/src"
 size=$((40 * 1024 * 1024))
 make_data "$T/src/data.bin" "$size"
 btt_create "$T/src/data.bin" "$T/t.torrent" -p 256
+# --no-pex: the bidder must get its data from the seeder only (with PEX it learns the libtorrent
+# downloader and gets the data from it, unpaid, before the seeder has a reason to ban it)
 start seed env BTT_STATE_DIR="$T/state/seeder" "$BTT" seed "$T/t.torrent" -d "$T/src" --bind 127.0.0.1 --port 0 \
-    --no-trackers --wallet "$T/seeder.wallet" --ledger "$L" --reserve-price 5 --max-upload 4M -v
+    --no-trackers --no-pex --wallet "$T/seeder.wallet" --ledger "$L" --reserve-price 5 --max-upload 4M -v
 port=$(listen_port seed)
 
 start bid env BTT_STATE_DIR="$T/state/bidder" "$BTT" get "$T/t.torrent" -d "$T/dl" --bind 127.0.0.1 --port 0 \
