@@ -10,7 +10,10 @@
 #      each timed from the process start to its exit.
 # Every transfer must have gone over uTP: btt's log names the transport of each handshake
 # ("handshake done over uTP"), and Transmission's peer list (sampled every 0.5 s) flags uTP
-# peers with 'T'. btt must be no slower than libtorrent as Transmission's peer (see TOLERANCE).
+# peers with 'T'. btt must be no slower than libtorrent as Transmission's peer (see Tolerance).
+# Transmission runs with its defaults except "encryption": 0 (prefer plaintext): with its
+# default 1 it opens with an MSE handshake, which btt does not speak, and after that fails it
+# gives up on btt (docs/utp.md).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -18,13 +21,16 @@ need cmp opentracker transmission-daemon transmission-remote
 
 MiB=$((1024 * 1024))
 SIZE=$((8 * MiB + 777))
-# Tolerance: btt's time <= 1.25 x libtorrent's + 5 s. Transmission dominates both times (it
-# announces, rechokes every 10 s and ramps its request pipeline slowly: ~75 s for 32 MiB with
-# a libtorrent seeder here), so run-to-run jitter of a whole rechoke period or an announce
-# round trip is expected on either side; 5 s absorbs such a step at these sizes and 25% the
-# load of the shared 2-core machine. A real regression (the 3 s TCP fallback on every
-# connect, a stalled uTP window, RTO storms) costs far more than that.
-TOL_NUM=125 TOL_DEN=100 TOL_ADD_MS=5000
+# Tolerance: btt's time <= 1.25 x libtorrent's + 10 s. Transmission dominates both times: it
+# unchokes peers only at its rechoke, every 10 s (RECHOKE_PERIOD_MSEC in its peer-mgr.c), so a
+# new downloader waits anywhere from 0 to 10 s for its first block depending on where in that
+# period it arrived, independently for btt and for libtorrent (seen: libtorrent from the same
+# Transmission seeder 10.4 s in one run, 22.0 s in another, btt 14.5 s in both); 10 s absorbs
+# that step and 25% the load of the shared 2-core machine. Transmission downloading is slow
+# on its own (74 s for 8 MiB from libtorrent here). A real regression (the 3 s TCP fallback
+# on every connect, a stalled uTP window, RTO storms, the unread-handshake stall fixed by
+# btt_utp_push) costs far more than that or never completes.
+TOL_NUM=125 TOL_DEN=100 TOL_ADD_MS=10000
 
 o=$(subnet_octet)
 A=10.77.$o.1
@@ -87,7 +93,7 @@ check_not_slower() {
     local label=$1 b=$2 l=$3 limit
     limit=$((l * TOL_NUM / TOL_DEN + TOL_ADD_MS))
     note "$label: btt $((b / 1000)).$(printf %03d $((b % 1000))) s, libtorrent $((l / 1000)).$(printf %03d $((l % 1000))) s (limit $((limit / 1000)).$(printf %03d $((limit % 1000))) s)"
-    [ "$b" -le "$limit" ] || soft_fail "$label: btt took $b ms, more than 1.25 x libtorrent's $l ms + 5 s"
+    [ "$b" -le "$limit" ] || soft_fail "$label: btt took $b ms, more than 1.25 x libtorrent's $l ms + 10 s"
 }
 
 tr_start tr "$NB" "$B" 51413 "$T/trdl" true 0
