@@ -7,7 +7,8 @@
 #      libtorrent seeder; both seeders found through the tracker; each timed from the
 #      `transmission-remote -a` to Transmission's 100%.
 #   2. Transmission seeds torrent 3; `btt get --peer` downloads it, then `lt_get.py --utp --peer`;
-#      each timed from the process start to its exit.
+#      each timed from the process start to its "complete:" line (not to its exit: Transmission
+#      never sends its FIN, so btt's exit waits out its 3 s uTP drain; libtorrent does not wait).
 # Every transfer must have gone over uTP: btt's log names the transport of each handshake
 # ("handshake done over uTP"), and Transmission's peer list (sampled every 0.5 s) flags uTP
 # peers with 'T'. btt must be no slower than libtorrent as Transmission's peer (see Tolerance).
@@ -149,8 +150,9 @@ note "transmission seeds torrent 3 on $B:51413"
 sample_peers tr "$id3" up-btt
 t0=$(now_ms)
 start get ip netns exec "$NA" "$BTT" get "$T/t3.torrent" -d "$T/dl3b" --peer "$B:51413" --bind "$A" --port 0 -v
-wait_exit get 150
+wait_line get '^complete:' 150 "btt's download from transmission" >/dev/null
 get_ms=$(($(now_ms) - t0))
+wait_exit get 30
 stop_sampling
 expect_complete get
 same_file "$T/s3/data3.bin" "$T/dl3b/data3.bin" "btt from transmission"
@@ -164,8 +166,9 @@ sample_peers tr "$id3" up-lt
 t0=$(now_ms)
 start lget ip netns exec "$NA" "$PY" "$SW/lt_get.py" "$T/t3.torrent" "$T/dl3l" --peer "$B:51413" --bind "$A" --port 0 \
     --utp --no-trackers --timeout 140
-wait_exit lget 150
+wait_line lget '^complete:' 150 "libtorrent's download from transmission" >/dev/null
 lget_ms=$(($(now_ms) - t0))
+wait_exit lget 30
 stop_sampling
 [ "$RC" -eq 0 ] || fail "libtorrent from transmission failed (exit $RC): $(err_of lget | tail -n 5)"
 same_file "$T/s3/data3.bin" "$T/dl3l/data3.bin" "libtorrent from transmission"
