@@ -10,6 +10,8 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 
+# iperf3, nftables: the LEDBAT test (a TCP bulk flow; per-protocol byte counters in a test
+# namespace).
 # postgresql: server binaries for scripts/pg-test-server.sh (the PostgreSQL store's tests run a
 # private server in a temporary directory; the package's own cluster is neither used nor needed).
 PKGS="
@@ -21,6 +23,7 @@ PKGS="
  python3 python3-libtorrent python3-cryptography
  mktorrent transmission-cli transmission-daemon aria2 opentracker
  iproute2 procps psmisc xxd curl time bc
+ iperf3 nftables
 "
 
 # Skip the network round-trip when everything is already there.

@@ -215,6 +215,11 @@ btt_utp_conn *btt_utp_connect(btt_utp_mux *m, const btt_addr *to, uint64_t now_u
 size_t btt_utp_write(btt_utp_conn *c, const void *p, size_t n);
 /* Room in the send buffer. */
 size_t btt_utp_writable(const btt_utp_conn *c);
+/* Ends a packet after what has been written so far: the next write starts a new packet. Only
+ * the first such boundary still pending is kept. Transmission 3.00 reads the BitTorrent
+ * handshake out of the first packet and leaves the rest of that packet unread until more data
+ * arrives, so the peer layer ends a packet after its handshake. */
+void btt_utp_push(btt_utp_conn *c);
 /* Copies up to n in-order bytes out; returns how many (0 when none are waiting). */
 size_t btt_utp_read(btt_utp_conn *c, void *p, size_t n);
 size_t btt_utp_readable(const btt_utp_conn *c);

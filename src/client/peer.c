@@ -178,6 +178,7 @@ void peer_send_handshake(peer *p)
     }
     p->sent_handshake = true;
     peer_flush(p);
+    if (p->tr == TR_UTP && p->utp) btt_utp_push(p->utp); /* the handshake alone in a packet (utp.h) */
 }
 
 static void alloc_rbuf(peer *p)
@@ -242,6 +243,8 @@ static bool do_handshake(peer *p, size_t *off)
     p->ext = BTT_RSV_EXTENSION(hs.reserved) != 0;
     p->dht = BTT_RSV_DHT(hs.reserved) != 0;
     p->state = P_ACTIVE;
+    char as[BTT_ADDR_STRLEN];
+    BTT_LOGI(LOG_MOD, "peer %s: handshake done over %s", btt_addr_format(&p->addr, as), p->tr == TR_UTP ? "uTP" : "TCP");
     torrent_peer_attached(p->t, p);
     if (p->state == P_ACTIVE) dht_glue_peer_attached(p);
     return p->state == P_ACTIVE;

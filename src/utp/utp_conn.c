@@ -701,8 +701,10 @@ size_t utp_conn_transmit(btt_utp_conn *c, uint64_t now_us, uint8_t *out, size_t 
     /* 2. new data */
     if (c->sbuf.len && in_flight_count(c) < slots) {
         uint32_t len = c->sbuf.len < c->mux->cfg.max_payload ? (uint32_t)c->sbuf.len : c->mux->cfg.max_payload;
+        if (c->push_len && c->push_len < len) len = (uint32_t)c->push_len;
         if (fits(c, len, now_us)) {
             if (!new_slot(c, BTT_UTP_DATA, (uint16_t)len)) goto ack_only;
+            c->push_len = c->push_len > len ? c->push_len - len : 0;
             return send_slot(c, (uint16_t)(c->seq_nr - 1), now_us, out, cap);
         }
         goto ack_only;
@@ -819,6 +821,11 @@ size_t btt_utp_write(btt_utp_conn *c, const void *p, size_t n)
     if (take < n) c->write_blocked = true;
     if (take) utp_mark_dirty(c);
     return take;
+}
+
+void btt_utp_push(btt_utp_conn *c)
+{
+    if (!c->push_len) c->push_len = c->sbuf.len;
 }
 
 size_t btt_utp_writable(const btt_utp_conn *c)

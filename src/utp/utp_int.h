@@ -68,6 +68,7 @@ struct btt_utp_conn {
     uint32_t out_mask;
     uint32_t resend_count;
     utp_ring sbuf;       /* written, not yet packetised */
+    size_t push_len;     /* when non-zero: a packet ends after this many bytes of sbuf */
     size_t inflight_bytes; /* payload held by out[] */
     uint32_t cur_window; /* payload bytes counted against the windows */
     uint32_t peer_wnd;

@@ -3,11 +3,13 @@
  * The window is kept in bytes << 16. Per ack:
  *     off_target = (target - queuing_delay) / target            (at most 1)
  *     cwnd      += gain * off_target * acked / cwnd
- * so an empty queue grows the window by gain bytes per round trip and a queue above target
- * shrinks it in proportion. queuing_delay is the minimum of the last few one-way delay
- * samples minus the base delay, the minimum over the last 9-10 minutes (one-minute buckets).
- * Slow start (cwnd += acked) runs until the first loss or until the queue reaches half the
- * target. All arithmetic is integral. */
+ * so an empty queue grows the window by gain bytes per round trip. Above the target the
+ * decrease is multiplicative as in LEDBAT++: cwnd += gain * acked / cwnd - acked *
+ * (queuing_delay / target - 1), at least -acked / 2 (at most half the window per round trip).
+ * queuing_delay is the minimum of the last few one-way delay samples minus the base delay,
+ * the minimum over the last 9-10 minutes (one-minute buckets). Slow start (cwnd += acked)
+ * runs until the first loss or until the queue reaches half the target. All arithmetic is
+ * integral. */
 #include "btt/utp.h"
 
 #include <string.h>
@@ -122,6 +124,18 @@ void btt_ledbat_on_ack(btt_ledbat *l, uint32_t acked, uint32_t flight)
     if (factor < -16 * 65536) factor = -16 * 65536;
     /* gain * off_target * acked / cwnd, in bytes << 16 */
     int64_t delta = factor * (int64_t)l->gain_bytes / cwnd * (int64_t)acked;
+    if (off < 0) {
+        /* Above the target the decrease is multiplicative (LEDBAT++, draft-irtf-iccrg-ledbat-
+         * plus-plus 4.2): per window of acks, gain - cwnd * (queuing / target - 1), at most half
+         * the window. RFC 6817's linear decrease (gain * off_target per round trip) took about
+         * 10 s to leave a TCP flow a 40 Mbit/s link (swarm_utp_ledbat); this takes a few round
+         * trips. */
+        int64_t inc = ((int64_t)l->gain_bytes << FP) / cwnd * (int64_t)acked;
+        int64_t excess = -off > (int64_t)l->target_us / 2 ? (int64_t)l->target_us / 2 : -off;
+        int64_t dec = ((int64_t)acked << FP) / (int64_t)l->target_us * excess;
+        delta = inc - dec;
+        if (delta < -(((int64_t)acked << FP) / 2)) delta = -(((int64_t)acked << FP) / 2);
+    }
     if (l->slow_start) {
         int64_t ss = (int64_t)acked << FP;
         if (l->queuing_us > l->target_us / 2 ||

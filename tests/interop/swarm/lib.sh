@@ -22,7 +22,8 @@
 #                       every process in them are removed on exit.
 #   tracker_start NAME IP PORT [NS] [HASH...]   opentracker (whitelist of the hashes) on IP:PORT
 #                       (TCP and UDP), optionally inside namespace NS
-#   tr_start NAME NS IP PEERPORT DLDIR  transmission-daemon in NS; tr_remote NAME ARGS...;
+#   tr_start NAME NS IP PEERPORT DLDIR [UTP [ENC]]  transmission-daemon in NS (uTP off and
+#                       plaintext preferred unless UTP=true / ENC=1); tr_remote NAME ARGS...;
 #                       tr_wait_done NAME SECS; tr_percent NAME
 #   btt_hash TORRENT    info-hash (hex) from `btt info`
 set -E
@@ -432,15 +433,16 @@ tracker_start() {
 
 declare -A _TR_NS=()
 
-# tr_start NAME NS BIND_IP PEER_PORT DOWNLOAD_DIR
+# tr_start NAME NS BIND_IP PEER_PORT DOWNLOAD_DIR [UTP [ENCRYPTION]]
 tr_start() {
-    local name=$1 ns=$2 ip=$3 pport=$4 dl=$5
+    local name=$1 ns=$2 ip=$3 pport=$4 dl=$5 utp=${6:-false} enc=${7:-0}
     need transmission-daemon transmission-remote
     local conf=$T/tr-$name
     mkdir -p "$conf" "$dl"
-    # uTP off (Transmission prefers it and falls back to TCP slowly), no DHT/LPD/PEX/port
-    # mapping, plaintext preferred (encryption 0 = "prefer unencrypted", still accepts MSE),
-    # RPC on the namespace's own loopback only.
+    # uTP off by default (Transmission's default is on; UTP=true keeps it), no DHT/LPD/PEX/port
+    # mapping, plaintext preferred by default (encryption 0 = "prefer unencrypted", still
+    # accepts MSE; Transmission's default is 1 = "prefer encrypted"), RPC on the namespace's own
+    # loopback only.
     cat >"$conf/settings.json" <<EOF
 {
     "bind-address-ipv4": "$ip",
@@ -448,11 +450,11 @@ tr_start() {
     "peer-port": $pport,
     "peer-port-random-on-start": false,
     "port-forwarding-enabled": false,
-    "utp-enabled": false,
+    "utp-enabled": $utp,
     "dht-enabled": false,
     "lpd-enabled": false,
     "pex-enabled": false,
-    "encryption": 0,
+    "encryption": $enc,
     "download-dir": "$dl",
     "incomplete-dir-enabled": false,
     "rename-partial-files": false,

@@ -553,6 +553,61 @@ static void test_not_utp(void **state)
     btt_utp_mux_free(m);
 }
 
+/* Moves every datagram one mux has to send into the other; returns the payload lengths of the
+ * DATA packets among them (up to cap) and how many there were. */
+static size_t pump(btt_utp_mux *from, btt_utp_mux *to, const btt_addr *from_addr, uint64_t now, size_t *lens,
+                   size_t cap)
+{
+    uint8_t buf[1500];
+    btt_addr dst;
+    size_t n, k = 0;
+    while ((n = btt_utp_mux_transmit(from, now, buf, sizeof buf, &dst))) {
+        btt_utp_packet pk;
+        btt_error err = {0};
+        assert_int_equal(btt_utp_packet_parse(buf, n, &pk, &err), BTT_OK);
+        if (pk.type == BTT_UTP_DATA && k < cap) lens[k++] = pk.payload_len;
+        assert_true(btt_utp_mux_input(to, from_addr, buf, n, now));
+    }
+    return k;
+}
+
+/* btt_utp_push ends a packet after what was written (the BitTorrent handshake alone in its
+ * packet, for Transmission 3.00): 68 + 100 bytes go out as 68 and 100, not as one 168. */
+static void test_push_ends_packet(void **state)
+{
+    (void)state;
+    btt_utp_mux *m0 = btt_utp_mux_new(NULL, 1), *m1 = btt_utp_mux_new(NULL, 2);
+    btt_addr a0 = {.family = 4, .ip = {10, 0, 0, 1}, .port = 1000};
+    btt_addr a1 = {.family = 4, .ip = {10, 0, 0, 2}, .port = 2000};
+    uint64_t now = 1000000;
+    size_t lens[8];
+    btt_utp_conn *c = btt_utp_connect(m0, &a1, now);
+    assert_non_null(c);
+    pump(m0, m1, &a0, now, lens, 8); /* SYN */
+    pump(m1, m0, &a1, now, lens, 8); /* STATE */
+    btt_utp_event ev;
+    bool connected = false;
+    while (btt_utp_mux_next_event(m0, &ev)) connected |= ev.type == BTT_UTP_EV_CONNECTED;
+    assert_true(connected);
+    uint8_t hs[68], rest[100];
+    memset(hs, 0x13, sizeof hs);
+    memset(rest, 0x42, sizeof rest);
+    assert_int_equal(btt_utp_write(c, hs, sizeof hs), sizeof hs);
+    btt_utp_push(c);
+    btt_utp_push(c); /* a second push at the same place changes nothing */
+    assert_int_equal(btt_utp_write(c, rest, sizeof rest), sizeof rest);
+    assert_int_equal(pump(m0, m1, &a0, now, lens, 8), 2);
+    assert_int_equal(lens[0], 68);
+    assert_int_equal(lens[1], 100);
+    /* without a push, writes are coalesced */
+    assert_int_equal(btt_utp_write(c, hs, sizeof hs), sizeof hs);
+    assert_int_equal(btt_utp_write(c, rest, sizeof rest), sizeof rest);
+    assert_int_equal(pump(m0, m1, &a0, now + 1000, lens, 8), 1);
+    assert_int_equal(lens[0], 168);
+    btt_utp_mux_free(m0);
+    btt_utp_mux_free(m1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +629,7 @@ int main(void)
         cmocka_unit_test(test_syn_flood_then_real_connection),
         cmocka_unit_test(test_hostile_mid_transfer),
         cmocka_unit_test(test_not_utp),
+        cmocka_unit_test(test_push_ends_packet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
