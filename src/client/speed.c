@@ -221,6 +221,7 @@ void speed_on_ext_handshake(btt_torrent *t, peer *p, const btt_ext_handshake *h)
     if (!t->sp || !sp || sp->ext_id) return; /* Speed off, or a second handshake: keep the first */
     uint8_t id = btt_ext_handshake_id(h, BTT_SPEED_EXT_NAME);
     if (!id) return;
+    sp->listen_port = h->p;
     btt_ben_doc *doc;
     if (btt_ben_decode(h->raw, h->raw_len, BTT_BEN_TOLERANT, NULL, &doc, NULL) != BTT_OK) return;
     btt_error err = {0};
@@ -255,12 +256,26 @@ static void became_active(btt_torrent *t, peer *p)
 
 /* ------------------------------------------------------------------------ messages */
 
+/* The bid a tracker said this peer announced (0: none). Trackers know a peer by its address and
+ * announced port: that is the connection's address when we dialled it, and the address of an
+ * incoming connection with the listen port of its extension handshake. */
+static uint64_t tracker_hint(btt_torrent *t, const peer *p)
+{
+    uint64_t hint = torrent_hint_bid(t, &p->addr);
+    if (!hint && p->sp->listen_port && p->sp->listen_port != p->addr.port) {
+        btt_addr a = p->addr;
+        a.port = p->sp->listen_port;
+        hint = torrent_hint_bid(t, &a);
+    }
+    return hint;
+}
+
 static void on_bid(btt_torrent *t, peer *p, uint64_t bid_rate)
 {
     speed_peer *sp = p->sp;
     /* trackers' bids are hints, never trusted: a peer that bids far below what it told the
      * tracker was bidding for attention it will not pay for (docs/speed-protocol.md 3.4) */
-    uint64_t hint = torrent_hint_bid(t, &p->addr);
+    uint64_t hint = tracker_hint(t, p);
     if (hint && bid_rate < hint / 2) {
         BTT_LOGW(LOG_MOD, "speed: a peer bid %llu/KiB after telling the tracker %llu: disconnected",
                  (unsigned long long)bid_rate, (unsigned long long)hint);

@@ -51,6 +51,7 @@ struct speed_peer {
     btt_speed_hello theirs;
     uint8_t our_ch[BTT_SPEED_CHALLENGE_LEN];
     unsigned malformed;
+    uint16_t listen_port;          /* the "p" of its extension handshake (BEP 10), 0 if none */
     /* we upload to it */
     uint64_t bid;                  /* its bid */
     uint64_t rate_told;            /* the rate of our last bid_response (0: free) */
