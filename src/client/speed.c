@@ -162,12 +162,13 @@ static uint64_t current_bid(const btt_torrent *t)
     const speed_session *ss = t->s->sp;
     btt_amount left = BTT_AMOUNT_ZERO;
     if (!btt_amount_sub(&left, ss->budget, ss->spent)) left = BTT_AMOUNT_ZERO;
-    return t->complete ? 0 : btt_autobid_rate(ss->permille, left, remaining_bytes(t));
+    return t->complete || ss->exhausted ? 0 : btt_autobid_rate(ss->permille, left, remaining_bytes(t));
 }
 
 /* AutoBid: recomputes the bid and sends it to every Speed peer that has what we need, when the
  * rules say so (or at once with force: the first bid). */
 static void autobid(btt_torrent *t, uint64_t now, bool force);
+static void leave_paid_seeders(btt_torrent *t);
 
 static void send_bid(btt_torrent *t, peer *p, uint64_t bid_rate)
 {
@@ -303,7 +304,9 @@ static void on_bid_response(btt_torrent *t, peer *p, const btt_speed_msg *m)
     sp->payee = m->payee;
     sp->lock = m->lock;
     sp->expiry_need = m->expiry;
-    if (m->rate) speed_pay_channel_needed(t, p);
+    if (m->rate && !t->s->sp->exhausted) speed_pay_channel_needed(t, p);
+    if (m->rate && t->s->sp->exhausted) /* its data would not be paid for: leave before it comes */
+        peer_close(p, "speed: budget used up: no more paid data from this seeder");
 }
 
 void speed_reserve_changed(btt_torrent *t)
@@ -472,6 +475,7 @@ void speed_tick(btt_torrent *t, uint64_t now)
         if (price != st->last_price) speed_reserve_changed(t);
     }
     autobid(t, now, false);
+    if (t->s->sp->exhausted) leave_paid_seeders(t);
     /* the payment guard of every paying peer */
     for (peer *p = t->peers, *next; p; p = next) {
         next = p->next;
@@ -487,6 +491,29 @@ void speed_tick(btt_torrent *t, uint64_t now)
         }
     }
     speed_pay_tick(t, now);
+}
+
+void speed_budget_exhausted(btt_session *s, const char *why)
+{
+    speed_session *ss = s->sp;
+    if (ss->exhausted) return;
+    ss->exhausted = true;
+    char bud[BTT_AMOUNT_STRLEN], sp[BTT_AMOUNT_STRLEN], lk[BTT_AMOUNT_STRLEN];
+    BTT_LOGW(LOG_MOD, "speed: budget of %s BTT used up (%s; spent %s, locked %s): no more bids or payments",
+             btt_amount_format(ss->budget, bud), why, btt_amount_format(ss->spent, sp), btt_amount_format(ss->locked, lk));
+    for (btt_torrent *t = s->torrents; t; t = t->next)
+        if (t->sp) autobid(t, uv_now(s->loop), true); /* a bid of 0 to everyone we bid to */
+}
+
+/* Out of budget: a seeder that charges us is left (it would serve what we no longer pay for);
+ * a new connection bids 0 and takes only free data. */
+static void leave_paid_seeders(btt_torrent *t)
+{
+    for (peer *p = t->peers, *next; p; p = next) {
+        next = p->next;
+        if (p->sp && p->sp->active && p->sp->pay_rate && p->state == P_ACTIVE)
+            peer_close(p, "speed: budget used up: no more paid data from this seeder");
+    }
 }
 
 static void autobid(btt_torrent *t, uint64_t now, bool force)

@@ -24,6 +24,8 @@ struct speed_session {
     char url[256];
     uint32_t permille;
     btt_amount budget, spent, earned;
+    btt_amount locked;  /* deposits this run locked in channels (opens and top-ups asked for) */
+    bool exhausted;     /* the budget (--max-spend) is used up: no more bids nor payments */
     uint64_t reserve_base, reserve_growth, reserve_cap;
     uint32_t guard_hold_ms;
     uint8_t secret[20]; /* the challenge PRNG's secret */
@@ -81,6 +83,9 @@ void speed_refuse(peer *p, const char *code, const char *text);
 void speed_malformed(btt_torrent *t, peer *p, const char *why);
 void speed_ban(btt_torrent *t, peer *p, const char *why); /* disconnect; refuse address and account */
 void speed_reserve_changed(btt_torrent *t); /* price or challenge changed: tell every Speed peer */
+/* The budget is used up (docs/speed-protocol.md 3.4, --max-spend): bids go to 0 at once and the
+ * seeders that charge us are left at the next tick; from then on we are a non-bidding peer. */
+void speed_budget_exhausted(btt_session *s, const char *why);
 
 /* speed_proof.c */
 void speed_on_proof(btt_torrent *t, peer *p, const btt_speed_msg *m);
