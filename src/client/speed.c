@@ -32,6 +32,7 @@ btt_err speed_session_init(btt_session *s, btt_error *err)
     ss->reserve_growth = o->reserve_growth;
     ss->reserve_cap = o->reserve_cap;
     ss->guard_hold_ms = o->guard_hold_ms ? o->guard_hold_ms : BTT_GUARD_HOLD_MS;
+    ss->reserve_hour_ms = o->reserve_hour_ms;
     randombytes_buf(ss->secret, sizeof ss->secret);
     s->sp = ss;
     btt_err e = speed_pay_init(s, err);
@@ -89,6 +90,7 @@ void speed_torrent_completed(btt_torrent *t)
     if (!st || st->reserve_on) return;
     const speed_session *ss = t->s->sp;
     btt_reserve_init(&st->reserve, ss->reserve_base, ss->reserve_growth, ss->reserve_cap, now_ms(t));
+    if (ss->reserve_hour_ms) st->reserve.hour_ms = ss->reserve_hour_ms;
     st->reserve_on = true;
     speed_reserve_changed(t);
 }
@@ -313,7 +315,10 @@ void speed_reserve_changed(btt_torrent *t)
 {
     t->sp->last_price = btt_reserve_price(&t->sp->reserve, now_ms(t));
     for (peer *p = t->peers; p; p = p->next)
-        if (p->sp && p->sp->active) send_reserve(t, p);
+        if (p->sp && p->sp->active) {
+            send_reserve(t, p);
+            peer_flush(p); /* from the tick too: it must not wait for the next message to this peer */
+        }
 }
 
 static void on_reserve(btt_torrent *t, peer *p, const btt_speed_msg *m)

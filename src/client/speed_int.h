@@ -28,6 +28,7 @@ struct speed_session {
     bool exhausted;     /* the budget (--max-spend) is used up: no more bids nor payments */
     uint64_t reserve_base, reserve_growth, reserve_cap;
     uint32_t guard_hold_ms;
+    uint32_t reserve_hour_ms; /* 0: a real hour */
     uint8_t secret[20]; /* the challenge PRNG's secret */
     struct {
         btt_account account;

@@ -22,10 +22,11 @@ Modes:
              closes the connection, then reconnects (up to --connections times)
   forge      bids, names --channel (a real channel from this account to the seeder) after the
              bid_response, then once data came sends a pay with a bad signature
-  proof      holds the data (--data DIR): answers the seeder's first reserve challenge with a
-             correct proof, the next one with a wrong hash
-  bid        bids RATE, waits for the bid_response and the unchoke, takes 16 blocks and ends
-             (printing "served N blocks"); never pays
+  proof      holds the data (--data DIR): answers the seeder's first reserve challenge (the first
+             one with a price of at least --proof-at) with a correct proof, the next one with a
+             wrong hash
+  bid        bids RATE, waits for the bid_response and the unchoke, takes 16 blocks (or stays
+             --stay seconds, taking what comes) and ends, printing "served N blocks"; never pays
   malformed  sends malformed, mistyped, oversized and unknown Speed messages (and some before its
              pop), one connection after another, while checking the connection stays usable
 
@@ -345,6 +346,8 @@ class Peer:
     def request_more(self):
         c = self.c
         while not c.choked and c.outstanding < 16:
+            if self.a.mode == "bid" and c.blocks + c.outstanding >= 16:
+                break  # a bidder takes 16 blocks, no more
             if self.next_block >= len(self.all_blocks):
                 self.next_block = 0
             p, b, n = self.all_blocks[self.next_block]
@@ -443,9 +446,10 @@ def run_bid(pr, k):
     c.msg(2)
     c.speed({"t": "bid", "rate": pr.a.bid})
     say("sent bid %d" % pr.a.bid)
-    while c.blocks < 16:
+    end = time.time() + pr.a.stay if pr.a.stay else None
+    while (c.blocks < 16) if end is None else (time.time() < end):
         pr.check_deadline()
-        pr.pump(1.0)
+        pr.pump(0.2 if end else 1.0)
     say("served %d blocks" % c.blocks)
 
 
@@ -511,6 +515,9 @@ def run_proof(pr, k):
         if not m or m[0] != 20 or not isinstance(m[1], dict) or m[1].get(b"t") != b"reserve":
             continue
         piece, chunk = m[1][b"piece"], m[1][b"chunk"]
+        if sent == 0 and m[1][b"price"] < pr.a.proof_at:
+            deadline = time.time() + 30
+            continue
         off, ln = pr.t.block_range(piece, chunk)
         h = hashlib.sha1(pr.t.read(off, ln)).digest()
         if sent == 0:
@@ -617,6 +624,8 @@ def main():
     ap.add_argument("--listen-port", type=int, default=0)
     ap.add_argument("--announce")
     ap.add_argument("--announce-bid", type=int, default=0)
+    ap.add_argument("--proof-at", type=int, default=0)
+    ap.add_argument("--stay", type=float, default=0)
     ap.add_argument("--data")
     ap.add_argument("--channel")
     ap.add_argument("--bid", type=int, default=100000)
