@@ -6,9 +6,9 @@
  *
  * Layout (docs/tracker.md): torrents live in an open-addressing table keyed by SipHash of the
  * info-hash (random key, so chosen hashes cannot collide on purpose); each torrent holds two
- * cuckoo-hashed peer tables (IPv4 slots of 8 bytes, IPv6 slots of 20: address, port, last
- * announce in coarse ticks modulo 256, flags). Bids are rare and live in a small side array
- * per torrent, so a peer without a bid costs no bid bytes. */
+ * cuckoo-hashed peer tables (IPv4 slots of 7 bytes, IPv6 slots of 19: address, port, and one
+ * byte of two flags and the last announce in coarse ticks modulo 64). Bids are rare and live in
+ * a small side array per torrent, so a peer without a bid costs no bid bytes. */
 #ifndef BTT_TRACKER_CORE_H
 #define BTT_TRACKER_CORE_H
 

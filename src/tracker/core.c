@@ -4,16 +4,17 @@
  * deletion) of pointers, keyed by SipHash-2-4 of the info-hash with a secret key.
  *
  * Peers: per torrent and address family, a hash table (below) of fixed-size slots:
- *   IPv4: ip[4] port[2] seen[1] flags[1]   = 8 bytes
- *   IPv6: ip[16] port[2] seen[1] flags[1]  = 20 bytes
+ *   IPv4: ip[4] port[2] meta[1]   = 7 bytes
+ *   IPv6: ip[16] port[2] meta[1]  = 19 bytes
  * ip and port are in network order, so the first 6 (18) bytes are the peer's compact form and
  * are copied into replies as they are. A slot whose port is 0 is empty (port 0 is refused).
- * `seen` is the last announce time in ticks of TTL/128 s (at least 1 s), modulo 256: a torrent
- * not announced to for longer than the peer TTL loses all its peers at once, and an
- * announced-to torrent is swept at least every TTL/4, so no live slot is ever older than about
- * 161 ticks and the modular age is exact. A peer is dropped after TTL, give or take a tick.
- * A peer table is bucketized cuckoo hashing: buckets of BK = 8 slots (one cache line for
- * IPv4), each key has two buckets given by the two halves of its keyed SipHash (mapped onto
+ * meta: two flag bits (seed, has a bid) over six bits of `seen`, the last announce time in
+ * ticks of TTL/32 s (at least 1 s), modulo 64: a torrent not announced to for longer than the
+ * peer TTL loses all its peers at once, and an announced-to torrent is swept at least every
+ * TTL/4, so no live slot is ever older than about 41 ticks and the modular age is exact. A
+ * peer is dropped after TTL, give or take a tick (TTL/32: about 86 s with the default interval).
+ * A peer table is bucketized cuckoo hashing: buckets of BK = 8 slots (56 bytes for IPv4), each
+ * key has two buckets given by the two halves of its keyed SipHash (mapped onto
  * any bucket count by multiply-shift), so a lookup reads at most two buckets and a removal
  * just clears the slot. An insert takes the less full of the two buckets; both being full,
  * it moves peers to their other bucket (a random walk of at most KICKS steps, growing the
@@ -21,8 +22,8 @@
  * into a new table) by 1/16, and shrinks to half full below 1/8. Up to SEG = 128 slots a
  * table is one allocation (2, 4, 8, 16, ... slots); larger ones are segments of 128 slots
  * behind an array of pointers, so that tables growing by small steps reuse each other's freed
- * segments instead of leaving the heap full of holes of odd sizes. About 8.3-8.9 bytes per
- * IPv4 peer in all (docs/benchmarks.md).
+ * segments instead of leaving the heap full of holes of odd sizes. About 8 bytes per IPv4
+ * peer in all (docs/benchmarks.md).
  *
  * Bids: most peers never bid, so a bid lives in a small array per torrent (address, bid, time)
  * and the slot only carries a HASBID flag. */
@@ -33,7 +34,7 @@
 
 #include <sodium.h>
 
-enum { F_SEED = 1, F_HASBID = 2 };
+enum { F_SEED = 0x40, F_HASBID = 0x80, SEEN_MASK = 0x3f }; /* the meta byte */
 enum { SAMPLE = 8 };
 /* peer tables: slots per bucket, longest cuckoo walk, slots per segment of a large table */
 enum { BK = 8, KICKS = 128, SEG = 128 };
@@ -108,7 +109,7 @@ static uint64_t hkey(const btt_trk *t, const uint8_t *p, size_t n)
     return h;
 }
 
-static size_t stride_of(int fam) { return fam == 4 ? 8 : 20; }
+static size_t stride_of(int fam) { return fam == 4 ? 7 : 19; }
 static size_t alen_of(int fam) { return fam == 4 ? 6 : 18; }
 
 static uint8_t *slot_at(const ptab *p, int fam, uint32_t i)
@@ -159,15 +160,17 @@ static bool slot_used(const uint8_t *s, int fam)
 
 static void slot_set_seen(const btt_trk *t, uint8_t *s, int fam, uint64_t now)
 {
-    s[alen_of(fam)] = (uint8_t)(now / t->tick);
+    uint8_t *m = s + alen_of(fam);
+    *m = (uint8_t)((*m & ~SEEN_MASK) | ((now / t->tick) & SEEN_MASK));
 }
 
-static uint8_t *slot_flags(uint8_t *s, int fam) { return s + alen_of(fam) + 1; }
+/* the meta byte: test and set F_SEED / F_HASBID in it (the other bits are `seen`) */
+static uint8_t *slot_flags(uint8_t *s, int fam) { return s + alen_of(fam); }
 
 /* in ticks */
 static uint32_t age_of(const btt_trk *t, const uint8_t *s, int fam, uint64_t now)
 {
-    return (uint8_t)((uint8_t)(now / t->tick) - s[alen_of(fam)]);
+    return (uint32_t)(((now / t->tick) - s[alen_of(fam)]) & SEEN_MASK);
 }
 
 /* ---- bids ---- */
@@ -222,7 +225,7 @@ static bool bid_set(btt_trk *t, torrent *tor, int fam, const uint8_t *key, uint6
 
 static uint64_t bid_of(const torrent *tor, int fam, const uint8_t *slot)
 {
-    if (!(slot[alen_of(fam) + 1] & F_HASBID)) return 0;
+    if (!(slot[alen_of(fam)] & F_HASBID)) return 0;
     int64_t i = bid_find(tor, fam, slot);
     return i < 0 ? 0 : tor->bids[i].bid;
 }
@@ -679,7 +682,7 @@ btt_err btt_trk_new(const btt_trk_config *cfg, btt_trk **out, btt_error *err)
     if (!t) return btt_error_set(err, BTT_ENOMEM, "out of memory");
     t->cfg = c;
     t->ttl = c.interval + c.interval / 2 + 60;
-    t->tick = (t->ttl + 127) / 128;
+    t->tick = (t->ttl + 31) / 32;
     t->ttl_ticks = t->ttl / t->tick;
     if (c.seed) {
         uint8_t s[8];
@@ -753,7 +756,7 @@ static size_t walk_family(btt_trk *t, const torrent *tor, int fam, const uint8_t
         uint32_t i = start + k;
         const uint8_t *s = slot_at(p, fam, i < p->cap ? i : i - p->cap);
         if (!slot_used(s, fam)) continue;
-        uint8_t fl = s[a + 1];
+        uint8_t fl = s[a];
         if (self_seed && (fl & F_SEED)) continue;
         if (only_legacy && (fl & F_HASBID)) continue;
         if (self && key_eq(s, self, fam)) continue;

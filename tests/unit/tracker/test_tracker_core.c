@@ -192,6 +192,48 @@ static void test_expiry(void **state)
     btt_trk_free(t);
 }
 
+/* The six-bit age wraps every 64 ticks (a tick is TTL/32): over many TTLs, with the expiry walk
+ * running every second as the server does, a peer announcing every interval is never dropped,
+ * its flags survive, and a peer that stops is dropped between TTL and TTL plus two ticks. */
+static void test_expiry_long_run(void **state)
+{
+    (void)state;
+    btt_trk *t = mk(60, 0, 0, 0, false);
+    uint32_t ttl = btt_trk_peer_ttl(t), tick = (ttl + 31) / 32;
+    outbuf o;
+    btt_trk_announce live = ann(1, 1, 1, 0), quiet = ann(1, 2, 2, 5);
+    live.bid = 9;
+    OK(go(t, &live, 1000, &o));
+    OK(go(t, &quiet, 1000, &o));
+    uint64_t quiet_last = 1000;
+    bool quiet_gone = false;
+    for (uint64_t now = 1001; now < 1000 + 40ull * ttl; now++) {
+        if ((now - 1000) % 60 == 0) OK(go(t, &live, now, &o));
+        /* the quiet peer announces during the first 10 TTLs, then stops */
+        if (now < 1000 + 10ull * ttl && (now - 1000) % 45 == 0) {
+            OK(go(t, &quiet, now, &o));
+            quiet_last = now;
+        }
+        btt_trk_expire(t, now, 1000);
+        btt_trk_counts k;
+        btt_trk_scrape(t, live.info_hash, false, &k);
+        assert_int_equal(k.complete, 1); /* live, and still a seed */
+        if (!quiet_gone && k.incomplete == 0) {
+            quiet_gone = true;
+            assert_true(now >= quiet_last + ttl);
+            assert_true(now <= quiet_last + ttl + 2 * tick);
+        }
+        if (quiet_gone) assert_int_equal(k.incomplete, 0);
+    }
+    assert_true(quiet_gone);
+    btt_trk_announce asker = ann(1, 3, 3, 5);
+    asker.sortbid = asker.bidding = true;
+    OK(go(t, &asker, 1000 + 40ull * ttl, &o));
+    assert_int_equal(o.pe.n4, 1);
+    assert_int_equal(o.b4[0], 9); /* its bid flag survived every wrap */
+    btt_trk_free(t);
+}
+
 static void test_completed(void **state)
 {
     (void)state;
@@ -902,7 +944,7 @@ int main(void)
         cmocka_unit_test(test_expiry),           cmocka_unit_test(test_completed),
         cmocka_unit_test(test_whitelist),        cmocka_unit_test(test_caps_and_eviction),
         cmocka_unit_test(test_whitelist_replace), cmocka_unit_test(test_full_scrape),
-        cmocka_unit_test(test_ip_params),
+        cmocka_unit_test(test_ip_params),        cmocka_unit_test(test_expiry_long_run),
         cmocka_unit_test(test_bids),             cmocka_unit_test(test_bidscrape),
         cmocka_unit_test(test_http_head),        cmocka_unit_test(test_queries),
         cmocka_unit_test(test_udp),             cmocka_unit_test(test_client_bidannounce_url),
