@@ -172,6 +172,12 @@ static uint64_t current_bid(const btt_torrent *t)
 static void autobid(btt_torrent *t, uint64_t now, bool force);
 static void leave_paid_seeders(btt_torrent *t);
 
+/* Our bid to p: AutoBid's, or 0 to a seller we gave up paying (the budget). */
+static uint64_t bid_for(btt_torrent *t, const peer *p)
+{
+    return speed_pay_unpayable(t->s, &p->sp->theirs.pk) ? 0 : t->sp->bid;
+}
+
 static void send_bid(btt_torrent *t, peer *p, uint64_t bid_rate)
 {
     btt_speed_msg m = msg_of(BTT_SPEED_BID);
@@ -254,7 +260,7 @@ static void became_active(btt_torrent *t, peer *p)
     BTT_LOGI(LOG_MOD, "speed: active with %s", btt_account_format(&p->sp->theirs.pk, acct));
     if (t->sp->reserve_on) send_reserve(t, p);
     if (!t->sp->autobid.has_sent) autobid(t, now_ms(t), true); /* sends to p too */
-    else if (p->wanted && !t->complete) send_bid(t, p, t->sp->bid);
+    else if (p->wanted && !t->complete) send_bid(t, p, bid_for(t, p));
 }
 
 /* ------------------------------------------------------------------------ messages */
@@ -306,8 +312,8 @@ static void on_bid_response(btt_torrent *t, peer *p, const btt_speed_msg *m)
     sp->payee = m->payee;
     sp->lock = m->lock;
     sp->expiry_need = m->expiry;
-    if (m->rate && !t->s->sp->exhausted) speed_pay_channel_needed(t, p);
-    if (m->rate && t->s->sp->exhausted) /* its data would not be paid for: leave before it comes */
+    if (m->rate && !t->s->sp->exhausted && !speed_pay_unpayable(t->s, &m->payee)) speed_pay_channel_needed(t, p);
+    if (m->rate && (t->s->sp->exhausted || speed_pay_unpayable(t->s, &m->payee))) /* leave before its data comes */
         peer_close(p, "speed: budget used up: no more paid data from this seeder");
 }
 
@@ -480,7 +486,7 @@ void speed_tick(btt_torrent *t, uint64_t now)
         if (price != st->last_price) speed_reserve_changed(t);
     }
     autobid(t, now, false);
-    if (t->s->sp->exhausted) leave_paid_seeders(t);
+    leave_paid_seeders(t);
     /* the payment guard of every paying peer */
     for (peer *p = t->peers, *next; p; p = next) {
         next = p->next;
@@ -510,15 +516,33 @@ void speed_budget_exhausted(btt_session *s, const char *why)
         if (t->sp) autobid(t, uv_now(s->loop), true); /* a bid of 0 to everyone we bid to */
 }
 
-/* Out of budget: a seeder that charges us is left (it would serve what we no longer pay for);
- * a new connection bids 0 and takes only free data. */
+/* Out of budget (for everyone, or for one seller): a seller that charges us is left (it would
+ * serve what we no longer pay for); a new connection bids 0 and takes only free data. */
 static void leave_paid_seeders(btt_torrent *t)
 {
+    bool all = t->s->sp->exhausted;
     for (peer *p = t->peers, *next; p; p = next) {
         next = p->next;
-        if (p->sp && p->sp->active && p->sp->pay_rate && p->state == P_ACTIVE)
+        if (p->sp && p->sp->active && p->sp->pay_rate && p->state == P_ACTIVE &&
+            (all || speed_pay_unpayable(t->s, &p->sp->payee)))
             peer_close(p, "speed: budget used up: no more paid data from this seeder");
     }
+}
+
+void speed_seller_unpayable(btt_session *s, const btt_account *payee)
+{
+    speed_session *ss = s->sp;
+    char acct[BTT_ACCOUNT_STR_LEN + 1], bud[BTT_AMOUNT_STRLEN], lk[BTT_AMOUNT_STRLEN];
+    BTT_LOGW(LOG_MOD, "speed: the budget of %s BTT (locked %s) cannot fund a channel to %s: bidding 0 to it, "
+             "taking only its free data", btt_amount_format(ss->budget, bud), btt_amount_format(ss->locked, lk),
+             btt_account_format(payee, acct));
+    for (btt_torrent *t = s->torrents; t; t = t->next)
+        for (peer *p = t->peers; p; p = p->next)
+            if (t->sp && p->sp && p->sp->active && p->sp->bid_sent &&
+                !memcmp(p->sp->theirs.pk.key, payee->key, sizeof payee->key)) {
+                send_bid(t, p, 0);
+                peer_flush(p);
+            }
 }
 
 static void autobid(btt_torrent *t, uint64_t now, bool force)
@@ -530,7 +554,7 @@ static void autobid(btt_torrent *t, uint64_t now, bool force)
     st->bid = bid;
     for (peer *p = t->peers; p; p = p->next)
         if (p->sp && p->sp->active && (p->wanted || p->sp->bid_sent)) {
-            send_bid(t, p, bid);
+            send_bid(t, p, bid_for(t, p));
             peer_flush(p);
         }
 }

@@ -87,6 +87,12 @@ void speed_reserve_changed(btt_torrent *t); /* price or challenge changed: tell 
 /* The budget is used up (docs/speed-protocol.md 3.4, --max-spend): bids go to 0 at once and the
  * seeders that charge us are left at the next tick; from then on we are a non-bidding peer. */
 void speed_budget_exhausted(btt_session *s, const char *why);
+/* A seller's channel can no longer be opened or topped up within the budget: from now on we bid
+ * 0 to it (its connections that charge us are left at the next tick, or at once on a new
+ * bid_response) and take only its free data; other sellers' funded channels go on. */
+void speed_seller_unpayable(btt_session *s, const btt_account *payee);
+/* Whether we bid to / pay this account (speed_pay.c keeps the sellers it gave up on). */
+bool speed_pay_unpayable(const btt_session *s, const btt_account *payee);
 
 /* speed_proof.c */
 void speed_on_proof(btt_torrent *t, peer *p, const btt_speed_msg *m);

@@ -55,6 +55,7 @@ typedef struct out_channel {
     uint64_t expiry;       /* seconds since the epoch */
     uint64_t retry_ms;
     bool topping_up;
+    bool unpayable;        /* its deposit cannot grow within the budget: we no longer buy from it */
 } out_channel;
 
 /* Seeder: a channel that pays us. */
@@ -399,6 +400,21 @@ static void pay_owed(btt_session *s, out_channel *c, uint32_t piece)
     if (p) send_voucher(p, &m);
 }
 
+bool speed_pay_unpayable(const btt_session *s, const btt_account *payee)
+{
+    const speed_pay *pay = s->sp->pay;
+    for (size_t i = 0; i < pay->nout; i++)
+        if (!memcmp(pay->out[i].payee.key, payee->key, sizeof payee->key)) return pay->out[i].unpayable;
+    return false;
+}
+
+static void give_up_seller(btt_session *s, out_channel *c)
+{
+    if (c->unpayable) return;
+    c->unpayable = true;
+    speed_seller_unpayable(s, &c->payee);
+}
+
 /* What the budget (--max-spend) still lets this run lock in channels. */
 static btt_amount lock_room(const speed_session *ss)
 {
@@ -409,7 +425,7 @@ static btt_amount lock_room(const speed_session *ss)
 
 static void maybe_topup(btt_session *s, out_channel *c, uint64_t lock_units)
 {
-    if (c->state != CH_OPEN || c->topping_up || s->sp->exhausted) return;
+    if (c->state != CH_OPEN || c->topping_up || s->sp->exhausted || c->unpayable) return;
     btt_amount left;
     if (!btt_amount_sub(&left, c->deposit, c->cumulative)) left = BTT_AMOUNT_ZERO;
     btt_amount need;
@@ -422,7 +438,7 @@ static void maybe_topup(btt_session *s, out_channel *c, uint64_t lock_units)
     if (btt_amount_cmp(amount, room) > 0) amount = room;
     if (btt_amount_eq(amount, BTT_AMOUNT_ZERO)) {
         /* nothing more may be locked: the deposit left still pays for what it covers */
-        if (btt_amount_cmp(left, c->unsent) < 0) speed_budget_exhausted(s, "a channel top-up would exceed it");
+        if (btt_amount_cmp(left, c->unsent) < 0) give_up_seller(s, c);
         return;
     }
     job *j = job_new(s, JOB_TOPUP);
@@ -448,7 +464,8 @@ void speed_pay_channel_needed(btt_torrent *t, peer *p)
         maybe_topup(s, c, btt_amount_units(sp->lock));
         return;
     }
-    if (c->state == CH_OPENING || (c->state == CH_FAILED && now < c->retry_ms) || s->sp->exhausted) return;
+    if (c->state == CH_OPENING || (c->state == CH_FAILED && now < c->retry_ms) || s->sp->exhausted || c->unpayable)
+        return;
     /* enough for the rest of the torrent from this seeder at this rate, within the budget: what
      * is left of it to spend and to lock (the seeder's least deposit, or nothing) */
     btt_amount want = btt_speed_charge(sp->pay_rate, (uint64_t)btt_picker_left(t->pk) * t->mi->piece_length), left;
@@ -457,7 +474,7 @@ void speed_pay_channel_needed(btt_torrent *t, peer *p)
     if (btt_amount_cmp(want, left) > 0) want = left;
     if (btt_amount_cmp(want, sp->lock) < 0) want = sp->lock;
     if (btt_amount_cmp(want, lock_room(s->sp)) > 0) {
-        speed_budget_exhausted(s, "the seeder's least deposit would exceed it");
+        give_up_seller(s, c);
         return;
     }
     job *j = job_new(s, JOB_OPEN);
@@ -510,7 +527,7 @@ void speed_piece_passed(btt_torrent *t, const pbuf *pb)
          * (data bought before): the rest stays unpaid, and we no longer buy */
         btt_amount room, cover = BTT_AMOUNT_ZERO, owed;
         if (!btt_amount_sub(&room, s->sp->budget, s->sp->spent)) room = BTT_AMOUNT_ZERO;
-        if (s->sp->exhausted) {
+        if (s->sp->exhausted || c->unpayable) {
             if (c->state != CH_OPEN || !btt_amount_add(&owed, c->cumulative, c->unsent) ||
                 !btt_amount_sub(&cover, c->deposit, owed))
                 cover = BTT_AMOUNT_ZERO;
