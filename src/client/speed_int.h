@@ -24,7 +24,8 @@ struct speed_session {
     char url[256];
     uint32_t permille;
     btt_amount budget, spent, earned;
-    btt_amount locked;  /* deposits this run locked in channels (opens and top-ups asked for) */
+    btt_amount locked;  /* deposits this run locked in channels (opens and top-ups asked for), less
+                           what settled channels gave back */
     bool exhausted;     /* the budget (--max-spend) is used up: no more bids nor payments */
     uint64_t reserve_base, reserve_growth, reserve_cap;
     uint32_t guard_hold_ms;

@@ -431,10 +431,10 @@ static void maybe_topup(btt_session *s, out_channel *c, uint64_t lock_units)
     btt_amount need;
     if (!btt_amount_add(&need, c->unsent, BTT_AMOUNT_UNITS(lock_units))) return;
     if (btt_amount_cmp(left, need) >= 0) return;
-    /* doubles the deposit (at least what is needed), within what the budget still allows */
-    btt_amount amount = c->deposit, missing, room = lock_room(s->sp);
-    if (!btt_amount_sub(&missing, need, left)) missing = need;
-    if (btt_amount_cmp(amount, missing) < 0) amount = missing;
+    /* doubles the deposit (adds at least what is owed plus the lock), within what the budget
+     * still allows to lock */
+    btt_amount amount = c->deposit, room = lock_room(s->sp);
+    if (btt_amount_cmp(amount, need) < 0) amount = need;
     if (btt_amount_cmp(amount, room) > 0) amount = room;
     if (btt_amount_eq(amount, BTT_AMOUNT_ZERO)) {
         /* nothing more may be locked: the deposit left still pays for what it covers */
@@ -494,6 +494,11 @@ void speed_pay_channel_refused(btt_torrent *t, peer *p)
     /* settled or refunded meanwhile (e.g. the seeder restarted and closed it): a new one */
     BTT_LOGI(LOG_MOD, "speed: the seeder no longer takes our channel: opening a new one");
     book_out_as(t->s, c, true); /* the seeder settled it (it closes channels when it stops) */
+    /* settled: what it did not pay went back to the wallet and no longer counts as locked */
+    btt_amount back;
+    if (btt_amount_sub(&back, c->deposit, c->cumulative) &&
+        !btt_amount_sub(&t->s->sp->locked, t->s->sp->locked, back))
+        t->s->sp->locked = BTT_AMOUNT_ZERO;
     c->state = CH_NONE;
     btt_amount owed = c->unsent;
     memset(c->id, 0, sizeof c->id);
