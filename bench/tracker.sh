@@ -14,6 +14,7 @@
 #
 # usage: bench/tracker.sh            (builds nothing: cmake --build --preset release first)
 #   SECONDS_PER_RUN (5) ROUNDS (3) TORRENTS (1000) PEERS (100) FILL_PEERS (1000)
+#   MEMORY_ONLY=1: only the RSS measurement (MEMORY_ROUNDS of it, default 1, each printed)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 BTT=${BTT_BIN:-$here/build/release/btt}
@@ -69,6 +70,7 @@ declare -A R
 for name in btt ot; do
     for key in udp http http_close; do R[$name.$key]=""; done
 done
+[ "${MEMORY_ONLY:-0}" = 1 ] && rounds=0
 for round in $(seq "$rounds"); do
     for name in btt ot; do
         "start_$name"
@@ -90,6 +92,7 @@ done
 
 # memory per peer: announce every (torrent, port) pair once over UDP
 declare -A M
+for mround in $(seq "${MEMORY_ROUNDS:-1}"); do
 for name in btt ot; do
     "start_$name"
     sleep 0.3
@@ -101,6 +104,11 @@ for name in btt ot; do
     echo "memory $name: RSS $r0 kB -> $r1 kB for $n peers: ${M[$name]} bytes/peer ($(cat "$T/fill"))"
     stop_srv
 done
+done
+if [ "${MEMORY_ONLY:-0}" = 1 ]; then
+    echo "| bytes per peer ($torrents torrents x $fill_peers peers) | ${M[btt]} | ${M[ot]} | $(python3 -c "print('%.2f' % (${M[btt]} / ${M[ot]}))") |"
+    exit 0
+fi
 
 bu=$(echo ${R[btt.udp]} | tr ' ' '\n' | best)
 ou=$(echo ${R[ot.udp]} | tr ' ' '\n' | best)

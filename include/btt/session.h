@@ -30,6 +30,7 @@ typedef struct btt_speed_opts {
     uint64_t reserve_cap;             /* units/KiB; the price never grows above this */
     uint32_t guard_hold_ms;           /* how long an unpaid peer's requests are held before it is
                                          choked with a strike (0: 30 s; tests shorten it) */
+    uint32_t reserve_hour_ms;         /* the reserve price clock's hour (0: one hour; tests shorten it) */
 } btt_speed_opts;
 
 typedef struct btt_session_opts {

@@ -28,13 +28,14 @@
 typedef struct btt_reserve {
     uint64_t base, growth, cap; /* units/KiB; cap >= base (init raises it if not) */
     uint64_t since_ms;          /* completion or the last time the torrent was known held elsewhere */
+    uint64_t hour_ms;           /* the clock's hour: 3600000 (init); tests may shorten it */
 } btt_reserve;
 
 void btt_reserve_init(btt_reserve *r, uint64_t base, uint64_t growth, uint64_t cap, uint64_t now_ms);
 /* Another peer proved it holds the torrent (valid proof, or a peer announced every piece): the
  * price falls back to base. */
 void btt_reserve_held(btt_reserve *r, uint64_t now_ms);
-/* min(cap, base + floor((now_ms - since_ms) / 3600000) * growth), saturating; base if now_ms is
+/* min(cap, base + floor((now_ms - since_ms) / hour_ms) * growth), saturating; base if now_ms is
  * earlier than since_ms. */
 uint64_t btt_reserve_price(const btt_reserve *r, uint64_t now_ms);
 

@@ -6,9 +6,9 @@
  *
  * Layout (docs/tracker.md): torrents live in an open-addressing table keyed by SipHash of the
  * info-hash (random key, so chosen hashes cannot collide on purpose); each torrent holds two
- * cuckoo-hashed peer tables (IPv4 slots of 8 bytes, IPv6 slots of 20: address, port, last
- * announce in coarse ticks modulo 256, flags). Bids are rare and live in a small side array
- * per torrent, so a peer without a bid costs no bid bytes. */
+ * cuckoo-hashed peer tables (IPv4 slots of 7 bytes, IPv6 slots of 19: address, port, and one
+ * byte of two flags and the last announce in coarse ticks modulo 64). Bids are rare and live in
+ * a small side array per torrent, so a peer without a bid costs no bid bytes. */
 #ifndef BTT_TRACKER_CORE_H
 #define BTT_TRACKER_CORE_H
 
@@ -26,6 +26,7 @@
 #define BTT_TRK_NUMWANT_DEFAULT 50u
 #define BTT_TRK_NUMWANT_MAX 200u /* a reply carries at most this many peers */
 #define BTT_TRK_SCRAPE_MAX 74u   /* info-hashes per scrape (the most one UDP packet carries) */
+#define BTT_TRK_FULLSCRAPE_PAGE 256u /* torrents per reply of a full scrape (HTTP /scrape, no info_hash) */
 #define BTT_TRK_BIDSCRAPE_DEFAULT 50u
 #define BTT_TRK_BIDSCRAPE_MAX 200u
 
@@ -38,6 +39,8 @@ typedef struct btt_trk_config { /* a 0 field takes the default */
     size_t max_peers;               /* over all torrents; default 10,000,000 */
     size_t max_peers_per_torrent;   /* default 1,000,000 */
     bool whitelist;                 /* only torrents added with btt_trk_whitelist_add are served */
+    bool ip_params;                 /* honour BEP 7 ipv4= / ipv6= (off: BEP 7 discourages them, they
+                                       let anyone announce someone else's address) */
     uint64_t seed;                  /* hash key and sampling seed; 0: random (tests fix it) */
 } btt_trk_config;
 
@@ -53,6 +56,11 @@ typedef struct btt_trk_announce {
     bool bidding;
     uint64_t bid, minbid;
     bool sortbid;
+    /* BEP 7 ipv4= / ipv6= (HTTP only): another address of the peer, its port the announced one
+     * unless the endpoint names one. Used only with cfg.ip_params, and only for the family that
+     * is not the source address's (the source address is always the peer's address). */
+    bool has_ip4, has_ip6;
+    btt_addr ip4, ip6;
 } btt_trk_announce;
 
 /* Where the peers of a reply go: compact forms (6 and 18 bytes per peer, BEP 23/7) and, for a
@@ -109,6 +117,20 @@ BTT_WUR btt_err btt_trk_announce_do(btt_trk *t, const btt_trk_announce *a, uint6
 /* BEP 48 counts of one torrent; all 0 for an unknown one. Counts one scrape per call when
  * first is true (a request with several hashes counts once). */
 void btt_trk_scrape(btt_trk *t, const uint8_t info_hash[20], bool first, btt_trk_counts *counts);
+
+/* Full scrape, one page: up to max (capped at BTT_TRK_FULLSCRAPE_PAGE) torrents with their
+ * counts, in table order from position cursor (0: the start). Returns the count; *next is the
+ * cursor of the next page, 0 when this page reaches the end. Counts as one scrape. A cursor is
+ * a table position: pages taken while torrents come and go (or the table grows) may repeat or
+ * miss some torrents; every torrent present throughout a walk is listed at least once when
+ * the table did not grow meanwhile. */
+size_t btt_trk_scrape_all(btt_trk *t, uint64_t cursor, size_t max, uint8_t (*hashes)[20], btt_trk_counts *counts,
+                          uint64_t *next);
+
+/* Replaces the whitelist with the one in text (as btt_trk_whitelist_load reads it). On an error
+ * (a bad line: BTT_EINVAL; BTT_ENOMEM) the old list stays. Torrents no longer listed are
+ * dropped with their peers and refused from then on. *dropped gets their count. */
+BTT_WUR btt_err btt_trk_whitelist_replace(btt_trk *t, const char *text, size_t len, size_t *dropped, btt_error *err);
 
 /* bidscrape: torrents with at least one bid announced within the last interval, highest max
  * first (then more bidders, then lower info-hash), at most limit (capped at

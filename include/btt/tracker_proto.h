@@ -47,8 +47,9 @@ btt_trk_http_result btt_trk_http_parse_head(const char *buf, size_t len, btt_trk
  * with. BTT_EPROTO with *failure on a malformed query. */
 BTT_WUR btt_err btt_trk_query_announce(const char *q, size_t len, btt_trk_announce *a, bool *compact,
                                        const char **failure);
-/* Query of /scrape: one or more info_hash parameters, at most BTT_TRK_SCRAPE_MAX. */
-BTT_WUR btt_err btt_trk_query_scrape(const char *q, size_t len, uint8_t (*hashes)[20], size_t *n,
+/* Query of /scrape: info_hash parameters, at most BTT_TRK_SCRAPE_MAX; none (*n = 0) asks for a
+ * full scrape, one page of it from `cursor` (unsigned decimal, default 0; see btt_trk_scrape_all). */
+BTT_WUR btt_err btt_trk_query_scrape(const char *q, size_t len, uint8_t (*hashes)[20], size_t *n, uint64_t *cursor,
                                      const char **failure);
 /* Query of /bidscrape: limit (default BTT_TRK_BIDSCRAPE_DEFAULT; above the maximum means the
  * maximum). */
@@ -60,8 +61,10 @@ BTT_WUR btt_err btt_trk_query_bidscrape(const char *q, size_t len, size_t *limit
 size_t btt_trk_encode_failure(char *out, size_t cap, const char *reason);
 size_t btt_trk_encode_announce(char *out, size_t cap, const btt_trk_counts *c, uint32_t interval,
                                const btt_trk_peers *p, bool compact, bool bids);
-/* entries: n pairs of info-hash and counts, in the order given */
-size_t btt_trk_encode_scrape(char *out, size_t cap, const uint8_t (*hashes)[20], const btt_trk_counts *c, size_t n);
+/* entries: n (at most BTT_TRK_FULLSCRAPE_PAGE) pairs of info-hash and counts, written in hash
+ * order; next > 0 adds "next": the cursor of a full scrape's next page */
+size_t btt_trk_encode_scrape(char *out, size_t cap, const uint8_t (*hashes)[20], const btt_trk_counts *c, size_t n,
+                             uint64_t next);
 size_t btt_trk_encode_bidscrape(char *out, size_t cap, const btt_trk_bidscrape_entry *e, size_t n);
 
 /* ---- UDP (BEP 15) ---- */

@@ -37,6 +37,11 @@ BTT_WUR btt_err btt_tracker_server_start(const btt_tracker_server_config *cfg, b
 /* "127.0.0.1:6969" as bound (the real port when 0 was asked); "" when not served. */
 const char *btt_tracker_server_http_address(const btt_tracker_server *s);
 const char *btt_tracker_server_udp_address(const btt_tracker_server *s);
+/* Replaces the whitelist of a tracker started with one (btt_trk_whitelist_replace, run on the
+ * loop thread; this call waits for it). On an error the old list stays. *dropped: torrents
+ * removed because they are no longer listed. Call it from one thread at a time. */
+BTT_WUR btt_err btt_tracker_server_reload_whitelist(btt_tracker_server *s, const char *text, size_t len,
+                                                   size_t *dropped, btt_error *err);
 /* Closes every socket, stops the thread and frees s. NULL-safe. */
 void btt_tracker_server_stop(btt_tracker_server *s);
 

@@ -130,6 +130,9 @@ int cli_speed_setup(const char *cmd, cli_speed *c, btt_session_opts *opts)
     const char *hold = getenv("BTT_SPEED_GUARD_HOLD_MS"); /* for tests and very slow links */
     uint64_t hold_ms;
     if (hold && parse_u64(hold, 3600000, &hold_ms)) o->guard_hold_ms = (uint32_t)hold_ms;
+    const char *hour = getenv("BTT_SPEED_RESERVE_HOUR_MS"); /* tests: a faster reserve price clock */
+    uint64_t hour_ms;
+    if (hour && parse_u64(hour, 3600000, &hour_ms) && hour_ms) o->reserve_hour_ms = (uint32_t)hour_ms;
     char acc[BTT_ACCOUNT_STR_LEN + 1], bal[BTT_AMOUNT_STRLEN], bud[BTT_AMOUNT_STRLEN];
     printf("speed: account %s on ledger %s, balance %s BTT, budget %s BTT, spending rate %u.%03u\n",
            btt_account_format(btt_wallet_account(c->wallet), acc), info.name,

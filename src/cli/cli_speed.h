@@ -37,7 +37,8 @@ enum {
     "                            $BTT_WALLET_PASSWORD or a prompt)\n"                                  \
     "      --ledger URL          the ledger's API (default $BTT_LEDGER, else http://127.0.0.1:8480)\n" \
     "      --spending-rate X     AutoBid: bid this share of the budget, 0 to 1 (default 1)\n"          \
-    "      --max-spend BTT       spend at most this much (default: the whole balance)\n"               \
+    "      --max-spend BTT       lock and pay at most this much in this run (default: the whole\n"      \
+    "                            balance); then stop bidding and go on without paying\n"               \
     "      --reserve-price N     seeding: lowest price, in uBTT per KiB (default 0)\n"                  \
     "      --reserve-growth N    seeding: + N uBTT/KiB per hour nobody else held the torrent (default 1)\n" \
     "      --reserve-cap N       seeding: the reserve price never exceeds N uBTT/KiB (default 100)\n"   \

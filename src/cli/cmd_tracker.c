@@ -1,6 +1,7 @@
 /* cmd_tracker.c - btt tracker: a BitTorrent tracker (HTTP and UDP, with the Speed extensions
  * bidannounce and bidscrape). Parses flags, reads the whitelist, starts the server
- * (src/tracker/server.c) and waits for SIGINT/SIGTERM. docs/tracker.md is the operator's guide. */
+ * (src/tracker/server.c) and waits for SIGINT/SIGTERM (stop) and SIGHUP (read the whitelist
+ * again). docs/tracker.md is the operator's guide. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -18,7 +19,7 @@
 static const char help[] =
     "usage: btt tracker [--http ADDR:PORT] [--udp ADDR:PORT] [--whitelist FILE] [--interval S]\n"
     "                   [--max-torrents N] [--max-peers N] [--max-peers-per-torrent N]\n"
-    "                   [--rate-limit N] [--max-connections N]\n"
+    "                   [--rate-limit N] [--max-connections N] [--ip-params]\n"
     "\n"
     "Runs a BitTorrent tracker: HTTP announce and scrape (BEP 3, 23, 7, 48), UDP (BEP 15),\n"
     "and the Speed extensions bidannounce and bidscrape (docs/speed-protocol.md section 5).\n"
@@ -26,7 +27,8 @@ static const char help[] =
     "\n"
     "  --http ADDR:PORT       serve HTTP here ([::]:PORT for IPv6 and IPv4; port 0: any free one)\n"
     "  --udp ADDR:PORT        serve UDP here\n"
-    "  --whitelist FILE       serve only these torrents: one hex info-hash per line\n"
+    "  --whitelist FILE       serve only these torrents: one hex info-hash per line; SIGHUP reads\n"
+    "                         it again (torrents no longer listed are dropped and refused)\n"
     "  --interval S           announce interval told to clients (default 1800, 5..7200); peers\n"
     "                         not heard from for 1.5 intervals + 60 s are dropped\n"
     "  --max-torrents N       at most N torrents (default 1000000); the stalest goes first\n"
@@ -35,8 +37,11 @@ static const char help[] =
     "  --rate-limit N         requests per second per client address, burst 2N (default 1000;\n"
     "                         0: no limit)\n"
     "  --max-connections N    HTTP connections at once (default 4096)\n"
+    "  --ip-params            honour BEP 7 ipv4= / ipv6= (a peer's address of the other family);\n"
+    "                         off by default: they let anyone announce another host's address\n"
     "\n"
-    "Paths: /announce, /scrape, /bidscrape, /stats (JSON). Prints 'listening on http ADDR:PORT'\n"
+    "Paths: /announce, /scrape (without info_hash: a full scrape, 256 torrents a page, 'next' gives\n"
+    "the next page's cursor=), /bidscrape, /stats (JSON). Prints 'listening on http ADDR:PORT'\n"
     "and 'listening on udp ADDR:PORT' once ready. SIGINT or SIGTERM stops it, exit 0.\n";
 
 static bool parse_count(const char *s, uint64_t max, uint64_t *out)
@@ -82,6 +87,7 @@ int cmd_tracker(int argc, char **argv)
                                          {"max-peers-per-torrent", required_argument, NULL, 'Q'},
                                          {"rate-limit", required_argument, NULL, 'r'},
                                          {"max-connections", required_argument, NULL, 'c'},
+                                         {"ip-params", no_argument, NULL, 'I'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     btt_tracker_server_config cfg = {.rate_limit = 1000};
@@ -120,6 +126,7 @@ int cmd_tracker(int argc, char **argv)
                 return cli_error("tracker", "--max-connections: '%s' is not a positive count", optarg);
             cfg.max_connections = (unsigned)v;
             break;
+        case 'I': cfg.core.ip_params = true; break;
         case 'h': fputs(help, stdout); return CLI_OK;
         default: return cli_usage_error("tracker");
         }
@@ -139,6 +146,7 @@ int cmd_tracker(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -150,8 +158,27 @@ int cmd_tracker(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (cfg.http) printf("listening on http %s\n", btt_tracker_server_http_address(srv));
     if (cfg.udp) printf("listening on udp %s\n", btt_tracker_server_udp_address(srv));
-    int sig = 0;
-    while (sigwait(&sigs, &sig) != 0) {
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0) continue;
+        if (sig != SIGHUP) break;
+        if (!whitelist) {
+            fprintf(stderr, "btt tracker: SIGHUP: no --whitelist to read again\n");
+            continue;
+        }
+        /* the old list stays on any error */
+        size_t len = 0, dropped = 0;
+        char *text = read_file(whitelist, &len);
+        if (!text) {
+            fprintf(stderr, "btt tracker: SIGHUP: --whitelist %s: %s (the old list stays)\n", whitelist, strerror(errno));
+            continue;
+        }
+        btt_error rerr = {0};
+        if (btt_tracker_server_reload_whitelist(srv, text, len, &dropped, &rerr) != BTT_OK)
+            fprintf(stderr, "btt tracker: SIGHUP: whitelist %s: %s (the old list stays)\n", whitelist, btt_error_str(&rerr));
+        else
+            printf("whitelist reloaded: %zu torrent(s) no longer listed dropped\n", dropped);
+        free(text);
     }
     btt_tracker_server_stop(srv);
     return CLI_OK;

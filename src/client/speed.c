@@ -33,6 +33,7 @@ btt_err speed_session_init(btt_session *s, btt_error *err)
     ss->reserve_growth = o->reserve_growth;
     ss->reserve_cap = o->reserve_cap;
     ss->guard_hold_ms = o->guard_hold_ms ? o->guard_hold_ms : BTT_GUARD_HOLD_MS;
+    ss->reserve_hour_ms = o->reserve_hour_ms;
     randombytes_buf(ss->secret, sizeof ss->secret);
     s->sp = ss;
     btt_err e = speed_pay_init(s, err);
@@ -90,6 +91,7 @@ void speed_torrent_completed(btt_torrent *t)
     if (!st || st->reserve_on) return;
     const speed_session *ss = t->s->sp;
     btt_reserve_init(&st->reserve, ss->reserve_base, ss->reserve_growth, ss->reserve_cap, now_ms(t));
+    if (ss->reserve_hour_ms) st->reserve.hour_ms = ss->reserve_hour_ms;
     st->reserve_on = true;
     speed_reserve_changed(t);
 }
@@ -163,12 +165,19 @@ static uint64_t current_bid(const btt_torrent *t)
     const speed_session *ss = t->s->sp;
     btt_amount left = BTT_AMOUNT_ZERO;
     if (!btt_amount_sub(&left, ss->budget, ss->spent)) left = BTT_AMOUNT_ZERO;
-    return t->complete ? 0 : btt_autobid_rate(ss->permille, left, remaining_bytes(t));
+    return t->complete || ss->exhausted ? 0 : btt_autobid_rate(ss->permille, left, remaining_bytes(t));
 }
 
 /* AutoBid: recomputes the bid and sends it to every Speed peer that has what we need, when the
  * rules say so (or at once with force: the first bid). */
 static void autobid(btt_torrent *t, uint64_t now, bool force);
+static void leave_paid_seeders(btt_torrent *t);
+
+/* Our bid to p: AutoBid's, or 0 to a seller we gave up paying (the budget). */
+static uint64_t bid_for(btt_torrent *t, const peer *p)
+{
+    return speed_pay_unpayable(t->s, &p->sp->theirs.pk) ? 0 : t->sp->bid;
+}
 
 static void send_bid(btt_torrent *t, peer *p, uint64_t bid_rate)
 {
@@ -224,6 +233,7 @@ void speed_on_ext_handshake(btt_torrent *t, peer *p, const btt_ext_handshake *h)
     if (!t->sp || !sp || sp->ext_id) return; /* Speed off, or a second handshake: keep the first */
     uint8_t id = btt_ext_handshake_id(h, BTT_SPEED_EXT_NAME);
     if (!id) return;
+    sp->listen_port = h->p;
     btt_ben_doc *doc;
     if (btt_ben_decode(h->raw, h->raw_len, BTT_BEN_TOLERANT, NULL, &doc, NULL) != BTT_OK) return;
     btt_error err = {0};
@@ -253,17 +263,31 @@ static void became_active(btt_torrent *t, peer *p)
     BTT_LOGI(LOG_MOD, "speed: active with %s", btt_account_format(&p->sp->theirs.pk, acct));
     if (t->sp->reserve_on) send_reserve(t, p);
     if (!t->sp->autobid.has_sent) autobid(t, now_ms(t), true); /* sends to p too */
-    else if (p->wanted && !t->complete) send_bid(t, p, t->sp->bid);
+    else if (p->wanted && !t->complete) send_bid(t, p, bid_for(t, p));
 }
 
 /* ------------------------------------------------------------------------ messages */
+
+/* The bid a tracker said this peer announced (0: none). Trackers know a peer by its address and
+ * announced port: that is the connection's address when we dialled it, and the address of an
+ * incoming connection with the listen port of its extension handshake. */
+static uint64_t tracker_hint(btt_torrent *t, const peer *p)
+{
+    uint64_t hint = torrent_hint_bid(t, &p->addr);
+    if (!hint && p->sp->listen_port && p->sp->listen_port != p->addr.port) {
+        btt_addr a = p->addr;
+        a.port = p->sp->listen_port;
+        hint = torrent_hint_bid(t, &a);
+    }
+    return hint;
+}
 
 static void on_bid(btt_torrent *t, peer *p, uint64_t bid_rate)
 {
     speed_peer *sp = p->sp;
     /* trackers' bids are hints, never trusted: a peer that bids far below what it told the
      * tracker was bidding for attention it will not pay for (docs/speed-protocol.md 3.4) */
-    uint64_t hint = torrent_hint_bid(t, &p->addr);
+    uint64_t hint = tracker_hint(t, p);
     if (hint && bid_rate < hint / 2) {
         BTT_LOGW(LOG_MOD, "speed: a peer bid %llu/KiB after telling the tracker %llu: disconnected",
                  (unsigned long long)bid_rate, (unsigned long long)hint);
@@ -291,14 +315,19 @@ static void on_bid_response(btt_torrent *t, peer *p, const btt_speed_msg *m)
     sp->payee = m->payee;
     sp->lock = m->lock;
     sp->expiry_need = m->expiry;
-    if (m->rate) speed_pay_channel_needed(t, p);
+    if (m->rate && !t->s->sp->exhausted && !speed_pay_unpayable(t->s, &m->payee)) speed_pay_channel_needed(t, p);
+    if (m->rate && (t->s->sp->exhausted || speed_pay_unpayable(t->s, &m->payee))) /* leave before its data comes */
+        peer_close(p, "speed: budget used up: no more paid data from this seeder");
 }
 
 void speed_reserve_changed(btt_torrent *t)
 {
     t->sp->last_price = btt_reserve_price(&t->sp->reserve, now_ms(t));
     for (peer *p = t->peers; p; p = p->next)
-        if (p->sp && p->sp->active) send_reserve(t, p);
+        if (p->sp && p->sp->active) {
+            send_reserve(t, p);
+            peer_flush(p); /* from the tick too: it must not wait for the next message to this peer */
+        }
 }
 
 static void on_reserve(btt_torrent *t, peer *p, const btt_speed_msg *m)
@@ -460,6 +489,7 @@ void speed_tick(btt_torrent *t, uint64_t now)
         if (price != st->last_price) speed_reserve_changed(t);
     }
     autobid(t, now, false);
+    leave_paid_seeders(t);
     /* the payment guard of every paying peer */
     for (peer *p = t->peers, *next; p; p = next) {
         next = p->next;
@@ -477,6 +507,47 @@ void speed_tick(btt_torrent *t, uint64_t now)
     speed_pay_tick(t, now);
 }
 
+void speed_budget_exhausted(btt_session *s, const char *why)
+{
+    speed_session *ss = s->sp;
+    if (ss->exhausted) return;
+    ss->exhausted = true;
+    char bud[BTT_AMOUNT_STRLEN], sp[BTT_AMOUNT_STRLEN], lk[BTT_AMOUNT_STRLEN];
+    BTT_LOGW(LOG_MOD, "speed: budget of %s BTT used up (%s; spent %s, locked %s): no more bids or payments",
+             btt_amount_format(ss->budget, bud), why, btt_amount_format(ss->spent, sp), btt_amount_format(ss->locked, lk));
+    for (btt_torrent *t = s->torrents; t; t = t->next)
+        if (t->sp) autobid(t, uv_now(s->loop), true); /* a bid of 0 to everyone we bid to */
+}
+
+/* Out of budget (for everyone, or for one seller): a seller that charges us is left (it would
+ * serve what we no longer pay for); a new connection bids 0 and takes only free data. */
+static void leave_paid_seeders(btt_torrent *t)
+{
+    bool all = t->s->sp->exhausted;
+    for (peer *p = t->peers, *next; p; p = next) {
+        next = p->next;
+        if (p->sp && p->sp->active && p->sp->pay_rate && p->state == P_ACTIVE &&
+            (all || speed_pay_unpayable(t->s, &p->sp->payee)))
+            peer_close(p, "speed: budget used up: no more paid data from this seeder");
+    }
+}
+
+void speed_seller_unpayable(btt_session *s, const btt_account *payee)
+{
+    speed_session *ss = s->sp;
+    char acct[BTT_ACCOUNT_STR_LEN + 1], bud[BTT_AMOUNT_STRLEN], lk[BTT_AMOUNT_STRLEN];
+    BTT_LOGW(LOG_MOD, "speed: the budget of %s BTT (locked %s) cannot fund a channel to %s: bidding 0 to it, "
+             "taking only its free data", btt_amount_format(ss->budget, bud), btt_amount_format(ss->locked, lk),
+             btt_account_format(payee, acct));
+    for (btt_torrent *t = s->torrents; t; t = t->next)
+        for (peer *p = t->peers; p; p = p->next)
+            if (t->sp && p->sp && p->sp->active && p->sp->bid_sent &&
+                !memcmp(p->sp->theirs.pk.key, payee->key, sizeof payee->key)) {
+                send_bid(t, p, 0);
+                peer_flush(p);
+            }
+}
+
 static void autobid(btt_torrent *t, uint64_t now, bool force)
 {
     speed_torrent *st = t->sp;
@@ -486,7 +557,7 @@ static void autobid(btt_torrent *t, uint64_t now, bool force)
     st->bid = bid;
     for (peer *p = t->peers; p; p = p->next)
         if (p->sp && p->sp->active && (p->wanted || p->sp->bid_sent)) {
-            send_bid(t, p, bid);
+            send_bid(t, p, bid_for(t, p));
             peer_flush(p);
         }
 }

@@ -24,8 +24,12 @@ struct speed_session {
     char url[256];
     uint32_t permille;
     btt_amount budget, spent, earned;
+    btt_amount locked;  /* deposits this run locked in channels (opens and top-ups asked for), less
+                           what settled channels gave back */
+    bool exhausted;     /* the budget (--max-spend) is used up: no more bids nor payments */
     uint64_t reserve_base, reserve_growth, reserve_cap;
     uint32_t guard_hold_ms;
+    uint32_t reserve_hour_ms; /* 0: a real hour */
     uint8_t secret[20]; /* the challenge PRNG's secret */
     struct {
         btt_account account;
@@ -51,6 +55,7 @@ struct speed_peer {
     btt_speed_hello theirs;
     uint8_t our_ch[BTT_SPEED_CHALLENGE_LEN];
     unsigned malformed;
+    uint16_t listen_port;          /* the "p" of its extension handshake (BEP 10), 0 if none */
     /* we upload to it */
     uint64_t bid;                  /* its bid */
     uint64_t rate_told;            /* the rate of our last bid_response (0: free) */
@@ -80,6 +85,15 @@ void speed_refuse(peer *p, const char *code, const char *text);
 void speed_malformed(btt_torrent *t, peer *p, const char *why);
 void speed_ban(btt_torrent *t, peer *p, const char *why); /* disconnect; refuse address and account */
 void speed_reserve_changed(btt_torrent *t); /* price or challenge changed: tell every Speed peer */
+/* The budget is used up (docs/speed-protocol.md 3.4, --max-spend): bids go to 0 at once and the
+ * seeders that charge us are left at the next tick; from then on we are a non-bidding peer. */
+void speed_budget_exhausted(btt_session *s, const char *why);
+/* A seller's channel can no longer be opened or topped up within the budget: from now on we bid
+ * 0 to it (its connections that charge us are left at the next tick, or at once on a new
+ * bid_response) and take only its free data; other sellers' funded channels go on. */
+void speed_seller_unpayable(btt_session *s, const btt_account *payee);
+/* Whether we bid to / pay this account (speed_pay.c keeps the sellers it gave up on). */
+bool speed_pay_unpayable(const btt_session *s, const btt_account *payee);
 
 /* speed_proof.c */
 void speed_on_proof(btt_torrent *t, peer *p, const btt_speed_msg *m);

@@ -55,6 +55,7 @@ typedef struct out_channel {
     uint64_t expiry;       /* seconds since the epoch */
     uint64_t retry_ms;
     bool topping_up;
+    bool unpayable;        /* its deposit cannot grow within the budget: we no longer buy from it */
 } out_channel;
 
 /* Seeder: a channel that pays us. */
@@ -399,23 +400,55 @@ static void pay_owed(btt_session *s, out_channel *c, uint32_t piece)
     if (p) send_voucher(p, &m);
 }
 
+bool speed_pay_unpayable(const btt_session *s, const btt_account *payee)
+{
+    const speed_pay *pay = s->sp->pay;
+    for (size_t i = 0; i < pay->nout; i++)
+        if (!memcmp(pay->out[i].payee.key, payee->key, sizeof payee->key)) return pay->out[i].unpayable;
+    return false;
+}
+
+static void give_up_seller(btt_session *s, out_channel *c)
+{
+    if (c->unpayable) return;
+    c->unpayable = true;
+    speed_seller_unpayable(s, &c->payee);
+}
+
+/* What the budget (--max-spend) still lets this run lock in channels. */
+static btt_amount lock_room(const speed_session *ss)
+{
+    btt_amount room;
+    if (!btt_amount_sub(&room, ss->budget, ss->locked)) room = BTT_AMOUNT_ZERO;
+    return room;
+}
+
 static void maybe_topup(btt_session *s, out_channel *c, uint64_t lock_units)
 {
-    if (c->state != CH_OPEN || c->topping_up) return;
+    if (c->state != CH_OPEN || c->topping_up || s->sp->exhausted || c->unpayable) return;
     btt_amount left;
     if (!btt_amount_sub(&left, c->deposit, c->cumulative)) left = BTT_AMOUNT_ZERO;
     btt_amount need;
     if (!btt_amount_add(&need, c->unsent, BTT_AMOUNT_UNITS(lock_units))) return;
     if (btt_amount_cmp(left, need) >= 0) return;
+    /* doubles the deposit (adds at least what is owed plus the lock), within what the budget
+     * still allows to lock */
+    btt_amount amount = c->deposit, room = lock_room(s->sp);
+    if (btt_amount_cmp(amount, need) < 0) amount = need;
+    if (btt_amount_cmp(amount, room) > 0) amount = room;
+    if (btt_amount_eq(amount, BTT_AMOUNT_ZERO)) {
+        /* nothing more may be locked: the deposit left still pays for what it covers */
+        if (btt_amount_cmp(left, c->unsent) < 0) give_up_seller(s, c);
+        return;
+    }
     job *j = job_new(s, JOB_TOPUP);
     if (!j) return;
     memcpy(j->channel, c->id, sizeof c->id);
-    j->amount = c->deposit; /* doubles it */
-    if (!btt_amount_add(&j->amount, need, BTT_AMOUNT_ZERO)) j->amount = need;
-    if (btt_amount_cmp(j->amount, c->deposit) < 0) j->amount = c->deposit;
+    j->amount = amount;
     j->expiry = c->expiry;
     j->payee = c->payee;
     c->topping_up = true;
+    if (!btt_amount_add(&s->sp->locked, s->sp->locked, amount)) s->sp->locked = BTT_AMOUNT_SUPPLY;
     job_push(s, j);
 }
 
@@ -431,15 +464,22 @@ void speed_pay_channel_needed(btt_torrent *t, peer *p)
         maybe_topup(s, c, btt_amount_units(sp->lock));
         return;
     }
-    if (c->state == CH_OPENING || (c->state == CH_FAILED && now < c->retry_ms)) return;
-    /* enough for the rest of the torrent from this seeder at this rate, within the budget */
+    if (c->state == CH_OPENING || (c->state == CH_FAILED && now < c->retry_ms) || s->sp->exhausted || c->unpayable)
+        return;
+    /* enough for the rest of the torrent from this seeder at this rate, within the budget: what
+     * is left of it to spend and to lock (the seeder's least deposit, or nothing) */
     btt_amount want = btt_speed_charge(sp->pay_rate, (uint64_t)btt_picker_left(t->pk) * t->mi->piece_length), left;
     if (!btt_amount_add(&want, want, sp->lock)) want = sp->lock;
     if (!btt_amount_sub(&left, s->sp->budget, s->sp->spent)) left = BTT_AMOUNT_ZERO;
     if (btt_amount_cmp(want, left) > 0) want = left;
     if (btt_amount_cmp(want, sp->lock) < 0) want = sp->lock;
+    if (btt_amount_cmp(want, lock_room(s->sp)) > 0) {
+        give_up_seller(s, c);
+        return;
+    }
     job *j = job_new(s, JOB_OPEN);
     if (!j) return;
+    if (!btt_amount_add(&s->sp->locked, s->sp->locked, want)) s->sp->locked = BTT_AMOUNT_SUPPLY;
     j->payee = sp->payee;
     j->amount = want;
     j->expiry = wall_now() + sp->expiry_need + EXPIRY_MARGIN_S;
@@ -454,6 +494,11 @@ void speed_pay_channel_refused(btt_torrent *t, peer *p)
     /* settled or refunded meanwhile (e.g. the seeder restarted and closed it): a new one */
     BTT_LOGI(LOG_MOD, "speed: the seeder no longer takes our channel: opening a new one");
     book_out_as(t->s, c, true); /* the seeder settled it (it closes channels when it stops) */
+    /* settled: what it did not pay went back to the wallet and no longer counts as locked */
+    btt_amount back;
+    if (btt_amount_sub(&back, c->deposit, c->cumulative) &&
+        !btt_amount_sub(&t->s->sp->locked, t->s->sp->locked, back))
+        t->s->sp->locked = BTT_AMOUNT_ZERO;
     c->state = CH_NONE;
     btt_amount owed = c->unsent;
     memset(c->id, 0, sizeof c->id);
@@ -482,7 +527,23 @@ void speed_piece_passed(btt_torrent *t, const pbuf *pb)
             if (!btt_amount_add(&sum, sum, btt_speed_charge(pb->rate[k], len))) sum = BTT_AMOUNT_SUPPLY;
         }
         out_channel *c = out_find(s->sp->pay, &p->sp->payee, true);
-        if (!c || !btt_amount_add(&c->unsent, c->unsent, sum)) continue;
+        if (!c) continue;
+        /* never beyond the budget; once it is used up, only what an open channel still covers
+         * (data bought before): the rest stays unpaid, and we no longer buy */
+        btt_amount room, cover = BTT_AMOUNT_ZERO, owed;
+        if (!btt_amount_sub(&room, s->sp->budget, s->sp->spent)) room = BTT_AMOUNT_ZERO;
+        if (s->sp->exhausted || c->unpayable) {
+            if (c->state != CH_OPEN || !btt_amount_add(&owed, c->cumulative, c->unsent) ||
+                !btt_amount_sub(&cover, c->deposit, owed))
+                cover = BTT_AMOUNT_ZERO;
+            if (btt_amount_cmp(room, cover) > 0) room = cover;
+        }
+        bool over = !s->sp->exhausted && btt_amount_cmp(sum, room) >= 0;
+        if (btt_amount_cmp(sum, room) > 0) sum = room;
+        if (btt_amount_eq(sum, BTT_AMOUNT_ZERO) || !btt_amount_add(&c->unsent, c->unsent, sum)) {
+            if (over) speed_budget_exhausted(s, "the data bought reached it");
+            continue;
+        }
         if (!btt_amount_add(&s->sp->spent, s->sp->spent, sum) || !btt_amount_add(&t->sp->spent, t->sp->spent, sum))
             continue;
         book_begin(s); /* the piece's flow and the voucher: one commit, and only then is it sent */
@@ -491,6 +552,7 @@ void speed_piece_passed(btt_torrent *t, const pbuf *pb)
         peer *to = prepare_voucher(s, c, pb->piece, &m);
         book_commit(s);
         if (to) send_voucher(to, &m);
+        if (over) speed_budget_exhausted(s, "the data bought reached it");
         maybe_topup(s, c, btt_amount_units(p->sp->lock));
     }
     for (peer *p = t->peers; p; p = p->next)
@@ -503,6 +565,7 @@ static void opened(btt_session *s, job *j)
     if (!c) return;
     if (j->result != BTT_OK) {
         BTT_LOGW(LOG_MOD, "speed: opening a channel failed: %s", j->msg);
+        if (!btt_amount_sub(&s->sp->locked, s->sp->locked, j->amount)) s->sp->locked = BTT_AMOUNT_ZERO;
         c->state = CH_FAILED;
         c->retry_ms = uv_now(s->loop) + RETRY_MS;
         return;
@@ -532,6 +595,7 @@ static void topped_up(btt_session *s, job *j)
     c->topping_up = false;
     if (j->result != BTT_OK) {
         BTT_LOGW(LOG_MOD, "speed: topping up a channel failed: %s", j->msg);
+        if (!btt_amount_sub(&s->sp->locked, s->sp->locked, j->amount)) s->sp->locked = BTT_AMOUNT_ZERO;
         return;
     }
     if (!btt_amount_add(&c->deposit, c->deposit, j->amount)) c->deposit = BTT_AMOUNT_SUPPLY;

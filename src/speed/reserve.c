@@ -10,7 +10,7 @@
 
 void btt_reserve_init(btt_reserve *r, uint64_t base, uint64_t growth, uint64_t cap, uint64_t now_ms)
 {
-    *r = (btt_reserve){.base = base, .growth = growth, .cap = cap < base ? base : cap, .since_ms = now_ms};
+    *r = (btt_reserve){.base = base, .growth = growth, .cap = cap < base ? base : cap, .since_ms = now_ms, .hour_ms = HOUR_MS};
 }
 
 void btt_reserve_held(btt_reserve *r, uint64_t now_ms) { r->since_ms = now_ms; }
@@ -18,7 +18,7 @@ void btt_reserve_held(btt_reserve *r, uint64_t now_ms) { r->since_ms = now_ms; }
 uint64_t btt_reserve_price(const btt_reserve *r, uint64_t now_ms)
 {
     if (now_ms < r->since_ms) return r->base;
-    uint64_t hours = (now_ms - r->since_ms) / HOUR_MS;
+    uint64_t hours = (now_ms - r->since_ms) / (r->hour_ms ? r->hour_ms : HOUR_MS);
     uint64_t room = r->cap - r->base; /* cap >= base */
     if (r->growth && hours > room / r->growth) return r->cap; /* hours * growth > room */
     return r->base + hours * r->growth;

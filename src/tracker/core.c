@@ -4,16 +4,17 @@
  * deletion) of pointers, keyed by SipHash-2-4 of the info-hash with a secret key.
  *
  * Peers: per torrent and address family, a hash table (below) of fixed-size slots:
- *   IPv4: ip[4] port[2] seen[1] flags[1]   = 8 bytes
- *   IPv6: ip[16] port[2] seen[1] flags[1]  = 20 bytes
+ *   IPv4: ip[4] port[2] meta[1]   = 7 bytes
+ *   IPv6: ip[16] port[2] meta[1]  = 19 bytes
  * ip and port are in network order, so the first 6 (18) bytes are the peer's compact form and
  * are copied into replies as they are. A slot whose port is 0 is empty (port 0 is refused).
- * `seen` is the last announce time in ticks of TTL/128 s (at least 1 s), modulo 256: a torrent
- * not announced to for longer than the peer TTL loses all its peers at once, and an
- * announced-to torrent is swept at least every TTL/4, so no live slot is ever older than about
- * 161 ticks and the modular age is exact. A peer is dropped after TTL, give or take a tick.
- * A peer table is bucketized cuckoo hashing: buckets of BK = 8 slots (one cache line for
- * IPv4), each key has two buckets given by the two halves of its keyed SipHash (mapped onto
+ * meta: two flag bits (seed, has a bid) over six bits of `seen`, the last announce time in
+ * ticks of TTL/32 s (at least 1 s), modulo 64: a torrent not announced to for longer than the
+ * peer TTL loses all its peers at once, and an announced-to torrent is swept at least every
+ * TTL/4, so no live slot is ever older than about 41 ticks and the modular age is exact. A
+ * peer is dropped after TTL, give or take a tick (TTL/32: about 86 s with the default interval).
+ * A peer table is bucketized cuckoo hashing: buckets of BK = 8 slots (56 bytes for IPv4), each
+ * key has two buckets given by the two halves of its keyed SipHash (mapped onto
  * any bucket count by multiply-shift), so a lookup reads at most two buckets and a removal
  * just clears the slot. An insert takes the less full of the two buckets; both being full,
  * it moves peers to their other bucket (a random walk of at most KICKS steps, growing the
@@ -21,8 +22,8 @@
  * into a new table) by 1/16, and shrinks to half full below 1/8. Up to SEG = 128 slots a
  * table is one allocation (2, 4, 8, 16, ... slots); larger ones are segments of 128 slots
  * behind an array of pointers, so that tables growing by small steps reuse each other's freed
- * segments instead of leaving the heap full of holes of odd sizes. About 8.3-8.9 bytes per
- * IPv4 peer in all (docs/benchmarks.md).
+ * segments instead of leaving the heap full of holes of odd sizes. About 8 bytes per IPv4
+ * peer in all (docs/benchmarks.md).
  *
  * Bids: most peers never bid, so a bid lives in a small array per torrent (address, bid, time)
  * and the slot only carries a HASBID flag. */
@@ -33,7 +34,7 @@
 
 #include <sodium.h>
 
-enum { F_SEED = 1, F_HASBID = 2 };
+enum { F_SEED = 0x40, F_HASBID = 0x80, SEEN_MASK = 0x3f }; /* the meta byte */
 enum { SAMPLE = 8 };
 /* peer tables: slots per bucket, longest cuckoo walk, slots per segment of a large table */
 enum { BK = 8, KICKS = 128, SEG = 128 };
@@ -108,7 +109,7 @@ static uint64_t hkey(const btt_trk *t, const uint8_t *p, size_t n)
     return h;
 }
 
-static size_t stride_of(int fam) { return fam == 4 ? 8 : 20; }
+static size_t stride_of(int fam) { return fam == 4 ? 7 : 19; }
 static size_t alen_of(int fam) { return fam == 4 ? 6 : 18; }
 
 static uint8_t *slot_at(const ptab *p, int fam, uint32_t i)
@@ -159,15 +160,17 @@ static bool slot_used(const uint8_t *s, int fam)
 
 static void slot_set_seen(const btt_trk *t, uint8_t *s, int fam, uint64_t now)
 {
-    s[alen_of(fam)] = (uint8_t)(now / t->tick);
+    uint8_t *m = s + alen_of(fam);
+    *m = (uint8_t)((*m & ~SEEN_MASK) | ((now / t->tick) & SEEN_MASK));
 }
 
-static uint8_t *slot_flags(uint8_t *s, int fam) { return s + alen_of(fam) + 1; }
+/* the meta byte: test and set F_SEED / F_HASBID in it (the other bits are `seen`) */
+static uint8_t *slot_flags(uint8_t *s, int fam) { return s + alen_of(fam); }
 
 /* in ticks */
 static uint32_t age_of(const btt_trk *t, const uint8_t *s, int fam, uint64_t now)
 {
-    return (uint8_t)((uint8_t)(now / t->tick) - s[alen_of(fam)]);
+    return (uint32_t)(((now / t->tick) - s[alen_of(fam)]) & SEEN_MASK);
 }
 
 /* ---- bids ---- */
@@ -222,7 +225,7 @@ static bool bid_set(btt_trk *t, torrent *tor, int fam, const uint8_t *key, uint6
 
 static uint64_t bid_of(const torrent *tor, int fam, const uint8_t *slot)
 {
-    if (!(slot[alen_of(fam) + 1] & F_HASBID)) return 0;
+    if (!(slot[alen_of(fam)] & F_HASBID)) return 0;
     int64_t i = bid_find(tor, fam, slot);
     return i < 0 ? 0 : tor->bids[i].bid;
 }
@@ -679,7 +682,7 @@ btt_err btt_trk_new(const btt_trk_config *cfg, btt_trk **out, btt_error *err)
     if (!t) return btt_error_set(err, BTT_ENOMEM, "out of memory");
     t->cfg = c;
     t->ttl = c.interval + c.interval / 2 + 60;
-    t->tick = (t->ttl + 127) / 128;
+    t->tick = (t->ttl + 31) / 32;
     t->ttl_ticks = t->ttl / t->tick;
     if (c.seed) {
         uint8_t s[8];
@@ -753,7 +756,7 @@ static size_t walk_family(btt_trk *t, const torrent *tor, int fam, const uint8_t
         uint32_t i = start + k;
         const uint8_t *s = slot_at(p, fam, i < p->cap ? i : i - p->cap);
         if (!slot_used(s, fam)) continue;
-        uint8_t fl = s[a + 1];
+        uint8_t fl = s[a];
         if (self_seed && (fl & F_SEED)) continue;
         if (only_legacy && (fl & F_HASBID)) continue;
         if (self && key_eq(s, self, fam)) continue;
@@ -763,8 +766,9 @@ static size_t walk_family(btt_trk *t, const torrent *tor, int fam, const uint8_t
     return got;
 }
 
-static void select_peers(btt_trk *t, const torrent *tor, const btt_trk_announce *a, const uint8_t *self, int self_fam,
-                         bool self_seed, size_t want, btt_trk_peers *o)
+/* self4 / self6: the requester's own addresses (NULL: none of that family), never returned. */
+static void select_peers(btt_trk *t, const torrent *tor, const btt_trk_announce *a, const uint8_t *self4,
+                         const uint8_t *self6, int self_fam, bool self_seed, size_t want, btt_trk_peers *o)
 {
     bool fam4 = o->families & 1, fam6 = o->families & 2;
     if (!want) return;
@@ -774,9 +778,9 @@ static void select_peers(btt_trk *t, const torrent *tor, const btt_trk_announce 
         int first = self_fam == 6 ? 6 : 4, second = first == 4 ? 6 : 4;
         size_t got = 0;
         if (first == 4 ? fam4 : fam6)
-            got += walk_family(t, tor, first, self_fam == first ? self : NULL, self_seed, false, with_bids, want, o);
+            got += walk_family(t, tor, first, first == 4 ? self4 : self6, self_seed, false, with_bids, want, o);
         if (second == 4 ? fam4 : fam6)
-            walk_family(t, tor, second, self_fam == second ? self : NULL, self_seed, false, with_bids, want - got, o);
+            walk_family(t, tor, second, second == 4 ? self4 : self6, self_seed, false, with_bids, want - got, o);
         return;
     }
     /* Bidders with bid >= max(minbid, 1): with sortbid the `want` highest (ties in random
@@ -789,7 +793,8 @@ static void select_peers(btt_trk *t, const torrent *tor, const btt_trk_announce 
         if (b->bid < floor_bid) continue;
         if (b->fam == 4 ? !fam4 : !fam6) continue;
         if (self_seed && b->seed) continue;
-        if (self && b->fam == self_fam && memcmp(b->key, self, alen_of(self_fam)) == 0) continue;
+        const uint8_t *me = b->fam == 4 ? self4 : self6;
+        if (me && memcmp(b->key, me, alen_of(b->fam)) == 0) continue;
         pick c = {a->sortbid ? b->bid : 0, rnd(t), b->bid, b->fam, b->key};
         if (n < want) {
             size_t j = n++;
@@ -811,8 +816,8 @@ static void select_peers(btt_trk *t, const torrent *tor, const btt_trk_announce 
     if (a->minbid == 0 && n < want) {
         /* sortbid without minbid: legacy peers (bid 0) follow, in random order */
         size_t got = n;
-        if (fam4) got += walk_family(t, tor, 4, self_fam == 4 ? self : NULL, self_seed, true, with_bids, want - got, o);
-        if (fam6) walk_family(t, tor, 6, self_fam == 6 ? self : NULL, self_seed, true, with_bids, want - got, o);
+        if (fam4) got += walk_family(t, tor, 4, self4, self_seed, true, with_bids, want - got, o);
+        if (fam6) walk_family(t, tor, 6, self6, self_seed, true, with_bids, want - got, o);
     }
 }
 
@@ -825,6 +830,94 @@ static void fill_counts(const torrent *tor, btt_trk_counts *c)
     c->complete = tor->seeders;
     c->incomplete = tor->leechers;
     c->downloaded = tor->completed;
+}
+
+static void make_key(const btt_addr *a, int fam, uint8_t key[18])
+{
+    memcpy(key, a->ip, fam == 4 ? 4 : 16);
+    key[alen_of(fam) - 2] = (uint8_t)(a->port >> 8);
+    key[alen_of(fam) - 1] = (uint8_t)a->port;
+}
+
+/* Records the announcing peer `key` of family fam in tor (or removes it for `stopped`): seed
+ * or leecher, time, completed count (when count_completed), bid. */
+static btt_err put_peer(btt_trk *t, torrent *tor, int fam, const uint8_t *key, const btt_trk_announce *a,
+                        bool count_completed, uint64_t now, const char **failure)
+{
+    ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
+    int64_t idx = ptab_find(t, p, fam, key);
+    bool seed = a->left == 0;
+    if (a->event == BTT_EVENT_STOPPED) {
+        if (idx >= 0) drop_peer(t, tor, fam, (uint32_t)idx);
+        return BTT_OK;
+    }
+    bool was_seed = false, fresh = idx < 0;
+    if (fresh) {
+        if (tor->seeders + tor->leechers >= t->cfg.max_peers_per_torrent) evict_stalest_peer(t, tor, now);
+        if (t->peers >= t->cfg.max_peers) {
+            torrent *victim = sample_stalest(t, tor);
+            bool freed = false;
+            if (victim) {
+                freed = sweep(t, victim, now) > 0;
+                if (!freed) freed = evict_stalest_peer(t, victim, now);
+                if (victim->t4.count + victim->t6.count == 0) {
+                    remove_torrent(t, victim, &t->evicted_peers);
+                    t->evicted_torrents++;
+                }
+            }
+            if (!freed) freed = evict_stalest_peer(t, tor, now);
+            if (!freed) {
+                t->rejected++;
+                *failure = "tracker full";
+                return BTT_ETOOBIG;
+            }
+        }
+        idx = ptab_insert(t, tor, p, fam, key);
+        if (idx < 0) {
+            t->rejected++;
+            *failure = "tracker out of memory";
+            return BTT_ENOMEM;
+        }
+        t->peers++;
+        if (seed) {
+            tor->seeders++;
+            t->seeders++;
+        } else {
+            tor->leechers++;
+            t->leechers++;
+        }
+    } else {
+        was_seed = *slot_flags(slot_at(p, fam, (uint32_t)idx), fam) & F_SEED;
+        if (was_seed != seed) {
+            if (seed) {
+                tor->seeders++, t->seeders++;
+                tor->leechers--, t->leechers--;
+            } else {
+                tor->leechers++, t->leechers++;
+                tor->seeders--, t->seeders--;
+            }
+        }
+    }
+    uint8_t *s = slot_at(p, fam, (uint32_t)idx);
+    uint8_t *fl = slot_flags(s, fam);
+    *fl = (uint8_t)((*fl & ~F_SEED) | (seed ? F_SEED : 0));
+    slot_set_seen(t, s, fam, now);
+    if (count_completed && a->event == BTT_EVENT_COMPLETED && !was_seed) {
+        tor->completed++;
+        t->completed++;
+    }
+    /* bid: absent or 0 means no bid */
+    if (a->bid > 0) {
+        if (bid_set(t, tor, fam, key, a->bid, seed, now)) *fl |= F_HASBID;
+    } else if (*fl & F_HASBID) {
+        bid_remove(t, tor, fam, key);
+        *fl &= (uint8_t)~F_HASBID;
+    }
+    if (*fl & F_HASBID) {
+        int64_t bi = bid_find(tor, fam, key);
+        if (bi >= 0) tor->bids[bi].seed = seed;
+    }
+    return BTT_OK;
 }
 
 btt_err btt_trk_announce_do(btt_trk *t, const btt_trk_announce *a, uint64_t now, btt_trk_peers *out,
@@ -844,11 +937,14 @@ btt_err btt_trk_announce_do(btt_trk *t, const btt_trk_announce *a, uint64_t now,
         *failure = "torrent not whitelisted";
         return BTT_ENOENT;
     }
-    uint8_t key[18];
-    if (fam == 4) memcpy(key, a->addr.ip, 4);
-    else memcpy(key, a->addr.ip, 16);
-    key[alen_of(fam) - 2] = (uint8_t)(a->addr.port >> 8);
-    key[alen_of(fam) - 1] = (uint8_t)a->addr.port;
+    uint8_t key[18], akey[18];
+    make_key(&a->addr, fam, key);
+    /* BEP 7: the address of the other family, when the operator honours ipv4= / ipv6= */
+    const btt_addr *alt = NULL;
+    if (t->cfg.ip_params) alt = fam == 4 ? (a->has_ip6 ? &a->ip6 : NULL) : (a->has_ip4 ? &a->ip4 : NULL);
+    int afam = fam == 4 ? 6 : 4;
+    if (alt && alt->port) make_key(alt, afam, akey);
+    else alt = NULL;
 
     uint64_t h = hkey(t, a->info_hash, 20);
     size_t ti = ttab_find_slot(t, a->info_hash, h);
@@ -879,81 +975,21 @@ btt_err btt_trk_announce_do(btt_trk *t, const btt_trk_announce *a, uint64_t now,
     }
     tor->last = now;
 
-    ptab *p = fam == 4 ? &tor->t4 : &tor->t6;
-    int64_t idx = ptab_find(t, p, fam, key);
-    bool seed = a->left == 0;
+    btt_err e = put_peer(t, tor, fam, key, a, true, now, failure);
+    if (e != BTT_OK) return e;
+    if (alt) {
+        const char *ignored;
+        if (put_peer(t, tor, afam, akey, a, false, now, &ignored) != BTT_OK) alt = NULL; /* the source address counts */
+    }
     if (a->event == BTT_EVENT_STOPPED) {
-        if (idx >= 0) drop_peer(t, tor, fam, (uint32_t)idx);
         fill_counts(tor, counts);
         return BTT_OK;
     }
-    bool was_seed = false, fresh = idx < 0;
-    if (fresh) {
-        if (tor->seeders + tor->leechers >= t->cfg.max_peers_per_torrent) evict_stalest_peer(t, tor, now);
-        if (t->peers >= t->cfg.max_peers) {
-            torrent *victim = sample_stalest(t, tor);
-            bool freed = false;
-            if (victim) {
-                freed = sweep(t, victim, now) > 0;
-                if (!freed) freed = evict_stalest_peer(t, victim, now);
-                if (victim->t4.count + victim->t6.count == 0) {
-                    remove_torrent(t, victim, &t->evicted_peers);
-                    t->evicted_torrents++;
-                }
-            }
-            if (!freed) freed = evict_stalest_peer(t, tor, now);
-            if (!freed) {
-                t->rejected++;
-                *failure = "tracker full";
-                return BTT_ETOOBIG;
-            }
-        }
-        idx = ptab_insert(t, tor, p, fam, key);
-        if (idx < 0) goto nomem;
-        t->peers++;
-        if (seed) {
-            tor->seeders++;
-            t->seeders++;
-        } else {
-            tor->leechers++;
-            t->leechers++;
-        }
-    } else {
-        was_seed = *slot_flags(slot_at(p, fam, (uint32_t)idx), fam) & F_SEED;
-        if (was_seed != seed) {
-            if (seed) {
-                tor->seeders++, t->seeders++;
-                tor->leechers--, t->leechers--;
-            } else {
-                tor->leechers++, t->leechers++;
-                tor->seeders--, t->seeders--;
-            }
-        }
-    }
-    uint8_t *s = slot_at(p, fam, (uint32_t)idx);
-    uint8_t *fl = slot_flags(s, fam);
-    *fl = (uint8_t)((*fl & ~F_SEED) | (seed ? F_SEED : 0));
-    slot_set_seen(t, s, fam, now);
-    if (a->event == BTT_EVENT_COMPLETED && !was_seed) {
-        tor->completed++;
-        t->completed++;
-    }
-    /* bid: absent or 0 means no bid */
-    if (a->bid > 0) {
-        if (bid_set(t, tor, fam, key, a->bid, seed, now)) *fl |= F_HASBID;
-    } else if (*fl & F_HASBID) {
-        bid_remove(t, tor, fam, key);
-        *fl &= (uint8_t)~F_HASBID;
-    }
-    if (*fl & F_HASBID) {
-        int64_t bi = bid_find(tor, fam, key);
-        if (bi >= 0) tor->bids[bi].seed = seed;
-    }
-
     size_t want = a->numwant < 0                      ? t->cfg.numwant_default
                   : a->numwant > BTT_TRK_NUMWANT_MAX ? BTT_TRK_NUMWANT_MAX
                                                      : (size_t)a->numwant;
-    select_peers(t, tor, a, key, fam, seed, want, out);
+    const uint8_t *self4 = fam == 4 ? key : alt ? akey : NULL, *self6 = fam == 6 ? key : alt ? akey : NULL;
+    select_peers(t, tor, a, self4, self6, fam, a->left == 0, want, out);
     fill_counts(tor, counts);
     return BTT_OK;
 
@@ -970,6 +1006,58 @@ void btt_trk_scrape(btt_trk *t, const uint8_t info_hash[20], bool first, btt_trk
 }
 
 /* ---- bidscrape ---- */
+
+size_t btt_trk_scrape_all(btt_trk *t, uint64_t cursor, size_t max, uint8_t (*hashes)[20], btt_trk_counts *counts,
+                          uint64_t *next)
+{
+    t->scrapes++;
+    *next = 0;
+    if (max > BTT_TRK_FULLSCRAPE_PAGE) max = BTT_TRK_FULLSCRAPE_PAGE;
+    size_t n = 0, i = cursor < t->cap ? (size_t)cursor : t->cap;
+    for (; i < t->cap && n < max; i++) {
+        const torrent *tor = t->tab[i];
+        if (!tor) continue;
+        memcpy(hashes[n], tor->hash, 20);
+        fill_counts(tor, &counts[n]);
+        n++;
+    }
+    while (i < t->cap && !t->tab[i]) i++;
+    if (i < t->cap) *next = i;
+    return n;
+}
+
+btt_err btt_trk_whitelist_replace(btt_trk *t, const char *text, size_t len, size_t *dropped, btt_error *err)
+{
+    *dropped = 0;
+    uint8_t(*old)[20] = t->wl;
+    size_t old_cap = t->wl_cap, old_count = t->wl_count;
+    t->wl = NULL;
+    t->wl_cap = t->wl_count = 0;
+    btt_err e = btt_trk_whitelist_load(t, text, len, err);
+    if (e != BTT_OK) {
+        free(t->wl);
+        t->wl = old;
+        t->wl_cap = old_cap;
+        t->wl_count = old_count;
+        return e;
+    }
+    free(old);
+    if (!t->cfg.whitelist) return BTT_OK;
+    /* torrents no longer listed go; a backward shift may move a later torrent into slot i,
+     * so slot i is looked at again after a removal (and the wrap-around part once more) */
+    for (size_t pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < t->cap;) {
+            torrent *tor = t->tab[i];
+            if (tor && !wl_has(t, tor->hash)) {
+                remove_torrent(t, tor, &t->evicted_peers);
+                (*dropped)++;
+                continue;
+            }
+            i++;
+        }
+    if (*dropped) t->bs_valid = false;
+    return BTT_OK;
+}
 
 static int cmp_u64(const void *x, const void *y)
 {

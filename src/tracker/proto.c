@@ -2,6 +2,7 @@
  * announce/scrape/bidscrape queries, bencoded replies, BEP 15 packets and connection ids. */
 #include "btt/tracker_proto.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -201,6 +202,47 @@ static bool each_pair(const char *q, size_t len, pair_fn fn, void *ud, const cha
     return true;
 }
 
+/* A BEP 7 endpoint (RFC 2732): "1.2.3.4", "1.2.3.4:6881", "2001:db8::1", "[2001:db8::1]" or
+ * "[2001:db8::1]:6881", percent-encoded. fam: 4 or 6. False if it is not one (port 0 when it
+ * names none). IPv4-mapped IPv6 addresses are not IPv6 endpoints. */
+static bool parse_endpoint(const char *v, size_t vl, int fam, btt_addr *out)
+{
+    uint8_t raw[64];
+    char host[64];
+    long n = pct_decode(v, vl, raw, sizeof raw - 1);
+    if (n <= 0) return false;
+    size_t hl = (size_t)n, portat = 0;
+    const uint8_t *h = raw;
+    if (fam == 6 && raw[0] == '[') {
+        const uint8_t *e = memchr(raw, ']', (size_t)n);
+        if (!e) return false;
+        h = raw + 1;
+        hl = (size_t)(e - h);
+        portat = (size_t)(e - raw) + 1;
+        if (portat < (size_t)n && raw[portat] != ':') return false;
+    } else if (fam == 4) {
+        const uint8_t *e = memchr(raw, ':', (size_t)n);
+        if (e) {
+            hl = (size_t)(e - raw);
+            portat = hl;
+        }
+    }
+    memset(out, 0, sizeof *out);
+    if (portat && portat < (size_t)n) {
+        uint64_t port;
+        if (!parse_u64((const char *)raw + portat + 1, (size_t)n - portat - 1, &port) || port == 0 || port > 65535)
+            return false;
+        out->port = (uint16_t)port;
+    }
+    if (hl == 0 || hl >= sizeof host) return false;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    out->family = (uint8_t)fam;
+    if (inet_pton(fam == 4 ? AF_INET : AF_INET6, host, out->ip) != 1) return false;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return fam == 4 || memcmp(out->ip, mapped, sizeof mapped) != 0;
+}
+
 typedef struct ann_ctx {
     btt_trk_announce *a;
     bool *compact;
@@ -249,6 +291,14 @@ static bool ann_pair(void *ud, const char *k, size_t kl, const char *v, size_t v
     } else if (is(k, kl, "minbid")) {
         if (!parse_u64(v, vl, &a->minbid)) return *failure = "invalid minbid", false;
         a->bidding = true;
+    } else if (is(k, kl, "ipv4") || is(k, kl, "ipv6")) {
+        /* BEP 7: a malformed endpoint is ignored, not an error (the parameters are optional) */
+        bool v6 = k[3] == '6';
+        btt_addr ep;
+        if (parse_endpoint(v, vl, v6 ? 6 : 4, &ep)) {
+            if (v6) a->ip6 = ep, a->has_ip6 = true;
+            else a->ip4 = ep, a->has_ip4 = true;
+        }
     } else if (is(k, kl, "sortbid")) {
         if (is(v, vl, "1")) a->sortbid = true;
         else if (is(v, vl, "0")) a->sortbid = false;
@@ -269,17 +319,24 @@ btt_err btt_trk_query_announce(const char *q, size_t len, btt_trk_announce *a, b
     if (!c.have_hash) return *failure = "missing info_hash", BTT_EPROTO;
     if (!c.have_port) return *failure = "missing port", BTT_EPROTO;
     if (!c.have_left) a->left = 1; /* unknown: a leecher */
+    if (a->has_ip4 && !a->ip4.port) a->ip4.port = a->addr.port;
+    if (a->has_ip6 && !a->ip6.port) a->ip6.port = a->addr.port;
     return BTT_OK;
 }
 
 typedef struct scr_ctx {
     uint8_t (*hashes)[20];
     size_t n;
+    uint64_t *cursor;
 } scr_ctx;
 
 static bool scr_pair(void *ud, const char *k, size_t kl, const char *v, size_t vl, const char **failure)
 {
     scr_ctx *c = ud;
+    if (is(k, kl, "cursor")) {
+        if (!parse_u64(v, vl, c->cursor)) return *failure = "invalid cursor", false;
+        return true;
+    }
     if (!is(k, kl, "info_hash")) return true;
     if (c->n == BTT_TRK_SCRAPE_MAX) return *failure = "too many info_hash (at most 74)", false;
     if (pct_decode(v, vl, c->hashes[c->n], 20) != 20) return *failure = "invalid info_hash", false;
@@ -287,13 +344,14 @@ static bool scr_pair(void *ud, const char *k, size_t kl, const char *v, size_t v
     return true;
 }
 
-btt_err btt_trk_query_scrape(const char *q, size_t len, uint8_t (*hashes)[20], size_t *n, const char **failure)
+btt_err btt_trk_query_scrape(const char *q, size_t len, uint8_t (*hashes)[20], size_t *n, uint64_t *cursor,
+                             const char **failure)
 {
-    scr_ctx c = {hashes, 0};
+    scr_ctx c = {hashes, 0, cursor};
     *n = 0;
+    *cursor = 0;
     if (!q) q = "";
     if (!each_pair(q, len, scr_pair, &c, failure)) return BTT_EPROTO;
-    if (!c.n) return *failure = "scrape needs info_hash (full scrapes are not served)", BTT_EPROTO;
     *n = c.n;
     return BTT_OK;
 }
@@ -455,12 +513,13 @@ size_t btt_trk_encode_announce(char *out, size_t cap, const btt_trk_counts *c, u
 /* a bencoded dict's keys must be sorted: hashes are written in byte order, duplicates once */
 static int cmp_hash(const void *a, const void *b) { return memcmp(a, b, 20); }
 
-size_t btt_trk_encode_scrape(char *out, size_t cap, const uint8_t (*hashes)[20], const btt_trk_counts *c, size_t n)
+size_t btt_trk_encode_scrape(char *out, size_t cap, const uint8_t (*hashes)[20], const btt_trk_counts *c, size_t n,
+                             uint64_t next)
 {
-    size_t order[BTT_TRK_SCRAPE_MAX];
-    if (n > BTT_TRK_SCRAPE_MAX) n = BTT_TRK_SCRAPE_MAX;
+    size_t order[BTT_TRK_FULLSCRAPE_PAGE];
+    if (n > BTT_TRK_FULLSCRAPE_PAGE) n = BTT_TRK_FULLSCRAPE_PAGE;
     for (size_t i = 0; i < n; i++) order[i] = i;
-    /* insertion sort of indexes by hash (n <= 74) */
+    /* insertion sort of indexes by hash (n <= 256) */
     for (size_t i = 1; i < n; i++) {
         size_t x = order[i], j = i;
         while (j > 0 && cmp_hash(hashes[order[j - 1]], hashes[x]) > 0) {
@@ -483,7 +542,12 @@ size_t btt_trk_encode_scrape(char *out, size_t cap, const uint8_t (*hashes)[20],
         w_int(&w, c[i].incomplete);
         w_lit(&w, "e");
     }
-    w_lit(&w, "ee");
+    w_lit(&w, "e");
+    if (next) {
+        w_lit(&w, "4:next");
+        w_int(&w, next);
+    }
+    w_lit(&w, "e");
     return w_done(&w);
 }
 

@@ -36,6 +36,17 @@ struct btt_tracker_server {
     uv_loop_t loop;
     uv_thread_t thread;
     uv_async_t stop_async;
+    uv_async_t reload_async; /* btt_tracker_server_reload_whitelist: the loop thread does it */
+    uv_mutex_t reload_mu;
+    uv_cond_t reload_cv;
+    struct {
+        const char *text;
+        size_t len;
+        bool pending;
+        btt_err result;
+        size_t dropped;
+        btt_error err;
+    } reload;
     uv_timer_t tick;
     btt_trk *trk;
     btt_tracker_server_config cfg;
@@ -66,7 +77,7 @@ struct btt_tracker_server {
     struct iovec iov_in[BATCH], iov_out[BATCH];
 
     struct {
-        uint64_t accepted, refused, requests, bad, rate_limited, timeouts;
+        uint64_t accepted, refused, requests, bad, rate_limited, timeouts, full_scrapes;
     } http;
     struct {
         uint64_t packets, connects, announces, scrapes, errors, bad_connid, rate_limited, dropped;
@@ -375,14 +386,14 @@ static size_t stats_json(btt_tracker_server *s, char *o, size_t cap)
         "\"max_peers_per_torrent\":%zu,\"rate_limit\":%u,\"max_connections\":%u},"
         "\"http\":{\"connections\":%u,\"accepted\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"requests\":%" PRIu64
         ",\"bad_requests\":%" PRIu64 ",\"rate_limited\":%" PRIu64 ",\"timeouts\":%" PRIu64
-        "},\"udp\":{\"packets\":%" PRIu64 ",\"connects\":%" PRIu64 ",\"announces\":%" PRIu64 ",\"scrapes\":%" PRIu64
+        ",\"full_scrapes\":%" PRIu64 "},\"udp\":{\"packets\":%" PRIu64 ",\"connects\":%" PRIu64 ",\"announces\":%" PRIu64 ",\"scrapes\":%" PRIu64
         ",\"errors\":%" PRIu64 ",\"bad_connection_id\":%" PRIu64 ",\"rate_limited\":%" PRIu64 ",\"dropped\":%" PRIu64
         "}}\n",
         now_s(s) - 1, btt_trk_interval(s->trk), t.torrents, t.peers, t.seeders, t.leechers, t.bidders, t.completed,
         t.announces, t.scrapes, t.bidscrapes, t.rejected, t.expired_peers, t.evicted_peers, t.evicted_torrents,
         t.peer_bytes, s->cfg.core.max_torrents, s->cfg.core.max_peers, s->cfg.core.max_peers_per_torrent,
         s->cfg.rate_limit, s->cfg.max_connections, s->nconns, s->http.accepted, s->http.refused, s->http.requests,
-        s->http.bad, s->http.rate_limited, s->http.timeouts, s->udp.packets, s->udp.connects, s->udp.announces,
+        s->http.bad, s->http.rate_limited, s->http.timeouts, s->http.full_scrapes, s->udp.packets, s->udp.connects, s->udp.announces,
         s->udp.scrapes, s->udp.errors, s->udp.bad_connid, s->udp.rate_limited, s->udp.dropped);
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
@@ -425,17 +436,23 @@ static void handle_request(conn *c, const btt_trk_http_req *r)
                                            a.bidding);
         conn_reply(c, 200, "text/plain", n);
     } else if (path_is(r, "/scrape")) {
-        uint8_t hashes[BTT_TRK_SCRAPE_MAX][20];
-        btt_trk_counts cn[BTT_TRK_SCRAPE_MAX];
+        uint8_t hashes[BTT_TRK_FULLSCRAPE_PAGE][20];
+        btt_trk_counts cn[BTT_TRK_FULLSCRAPE_PAGE];
         size_t nh;
-        if (btt_trk_query_scrape(r->query, r->query_len, hashes, &nh, &failure) != BTT_OK) {
+        uint64_t cursor, next = 0;
+        if (btt_trk_query_scrape(r->query, r->query_len, hashes, &nh, &cursor, &failure) != BTT_OK) {
             s->http.bad++;
             reply_failure(c, 200, failure);
             return;
         }
-        for (size_t i = 0; i < nh; i++) btt_trk_scrape(s->trk, hashes[i], i == 0, &cn[i]);
+        if (nh == 0) { /* a full scrape: one page of it (docs/tracker.md) */
+            s->http.full_scrapes++;
+            nh = btt_trk_scrape_all(s->trk, cursor, BTT_TRK_FULLSCRAPE_PAGE, hashes, cn, &next);
+        } else {
+            for (size_t i = 0; i < nh; i++) btt_trk_scrape(s->trk, hashes[i], i == 0, &cn[i]);
+        }
         conn_reply(c, 200, "text/plain",
-                   btt_trk_encode_scrape(body, BTT_TRK_REPLY_MAX, (const uint8_t(*)[20])hashes, cn, nh));
+                   btt_trk_encode_scrape(body, BTT_TRK_REPLY_MAX, (const uint8_t(*)[20])hashes, cn, nh, next));
     } else if (path_is(r, "/bidscrape")) {
         size_t limit;
         if (btt_trk_query_bidscrape(r->query, r->query_len, &limit, &failure) != BTT_OK) {
@@ -573,6 +590,38 @@ static void on_stop(uv_async_t *a)
     if (s->have_udp) close_any((uv_handle_t *)&s->udp_poll);
     close_any((uv_handle_t *)&s->tick);
     close_any((uv_handle_t *)&s->stop_async);
+    close_any((uv_handle_t *)&s->reload_async);
+}
+
+static void on_reload(uv_async_t *a)
+{
+    btt_tracker_server *s = a->data;
+    uv_mutex_lock(&s->reload_mu);
+    if (s->reload.pending) {
+        s->reload.result = btt_trk_whitelist_replace(s->trk, s->reload.text, s->reload.len, &s->reload.dropped,
+                                                     &s->reload.err);
+        s->reload.pending = false;
+        uv_cond_broadcast(&s->reload_cv);
+    }
+    uv_mutex_unlock(&s->reload_mu);
+}
+
+btt_err btt_tracker_server_reload_whitelist(btt_tracker_server *s, const char *text, size_t len, size_t *dropped,
+                                            btt_error *err)
+{
+    if (!s->cfg.core.whitelist) return btt_error_set(err, BTT_EINVAL, "the tracker was started without a whitelist");
+    uv_mutex_lock(&s->reload_mu);
+    s->reload.text = text;
+    s->reload.len = len;
+    s->reload.pending = true;
+    memset(&s->reload.err, 0, sizeof s->reload.err);
+    uv_async_send(&s->reload_async);
+    while (s->reload.pending) uv_cond_wait(&s->reload_cv, &s->reload_mu);
+    btt_err e = s->reload.result;
+    *dropped = s->reload.dropped;
+    if (e != BTT_OK) btt_error_set(err, e, "%s", btt_error_str(&s->reload.err));
+    uv_mutex_unlock(&s->reload_mu);
+    return e;
 }
 
 static void run(void *arg)
@@ -665,6 +714,8 @@ static void destroy(btt_tracker_server *s)
     /* every handle is closed (or was never started): let the loop finish the closes */
     uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);
+    uv_cond_destroy(&s->reload_cv);
+    uv_mutex_destroy(&s->reload_mu);
     if (s->have_udp) close(s->udp_fd);
     btt_trk_free(s->trk);
     free(s->rl);
@@ -719,6 +770,10 @@ btt_err btt_tracker_server_start(const btt_tracker_server_config *cfg, btt_track
     s->start_ms = uv_now(&s->loop);
     uv_async_init(&s->loop, &s->stop_async, on_stop);
     s->stop_async.data = s;
+    uv_async_init(&s->loop, &s->reload_async, on_reload);
+    s->reload_async.data = s;
+    uv_mutex_init(&s->reload_mu);
+    uv_cond_init(&s->reload_cv);
     uv_timer_init(&s->loop, &s->tick);
     s->tick.data = s;
     if (cfg->http) e = open_http(s, cfg->http, err);

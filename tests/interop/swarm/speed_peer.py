@@ -5,6 +5,13 @@ btt_speed: the hello in the extension handshake, pop, bid, channel, pay, proof.
 
 usage: speed_peer.py TORRENT --connect HOST:PORT --ledger-id HEX --name NAME --mode MODE
                      [--data DIR] [--channel HEX] [--bid RATE] [--connections N] [--timeout S]
+                     [--listen-port P [--announce URL --announce-bid RATE]]
+
+--listen-port P: listens on 127.0.0.1:P and gives P as "p" (the listen port, BEP 10) in its
+extension handshake. --announce URL: before connecting, announces itself to that HTTP tracker
+(port P, left = the torrent's size) with bid=RATE (bidannounce, docs/speed-protocol.md 5.1), then
+waits until the seeder, having learnt of it from the tracker, connects to port P (printed as
+"seeder dialled our listen port"; the connection is closed), so the seeder knows its tracker bid.
 
 The Ed25519 key is BLAKE2b-256(NAME) used as the seed, as tests/unit/ledger/ledger_client_probe
 derives its wallets: the test funds the account and opens channels with the probe.
@@ -15,8 +22,11 @@ Modes:
              closes the connection, then reconnects (up to --connections times)
   forge      bids, names --channel (a real channel from this account to the seeder) after the
              bid_response, then once data came sends a pay with a bad signature
-  proof      holds the data (--data DIR): answers the seeder's first reserve challenge with a
-             correct proof, the next one with a wrong hash
+  proof      holds the data (--data DIR): answers the seeder's first reserve challenge (the first
+             one with a price of at least --proof-at) with a correct proof, the next one with a
+             wrong hash
+  bid        bids RATE, waits for the bid_response and the unchoke, takes 16 blocks (or stays
+             --stay seconds, taking what comes) and ends, printing "served N blocks"; never pays
   malformed  sends malformed, mistyped, oversized and unknown Speed messages (and some before its
              pop), one connection after another, while checking the connection stays usable
 
@@ -168,8 +178,9 @@ class Timeout(Exception):
 
 
 class Conn:
-    def __init__(self, host, port, t, key, ledger):
+    def __init__(self, host, port, t, key, ledger, listen_port=0):
         self.t = t
+        self.listen_port = listen_port
         self.key = key
         self.pk = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self.ledger = ledger
@@ -212,7 +223,10 @@ class Conn:
         reserved[5] |= 0x10  # BEP 10
         self.send(bytes([len(PSTR)]) + PSTR + bytes(reserved) + self.t.info_hash + self.peer_id)
         hello = {"v": 1, "pk": self.pk, "ledger": self.ledger, "ch": self.our_ch}
-        self.ext(0, benc({"m": {"btt_speed": EXT_ID}, "v": "speed_peer.py", "btt_speed": hello}))
+        hs = {"m": {"btt_speed": EXT_ID}, "v": "speed_peer.py", "btt_speed": hello}
+        if self.listen_port:
+            hs["p"] = self.listen_port
+        self.ext(0, benc(hs))
 
     def send_pop(self):
         m = POP_TAG + self.ledger + self.t.info_hash + self.their_ch + self.pk
@@ -332,6 +346,8 @@ class Peer:
     def request_more(self):
         c = self.c
         while not c.choked and c.outstanding < 16:
+            if self.a.mode == "bid" and c.blocks + c.outstanding >= 16:
+                break  # a bidder takes 16 blocks, no more
             if self.next_block >= len(self.all_blocks):
                 self.next_block = 0
             p, b, n = self.all_blocks[self.next_block]
@@ -368,12 +384,12 @@ class Peer:
         elif mid == 1:
             c.choked = False
             say("unchoke")
-            if self.a.mode in ("nopay", "forge"):
+            if self.a.mode in ("nopay", "forge", "bid"):
                 self.request_more()
         elif mid == 7:
             c.blocks += 1
             c.outstanding = max(0, c.outstanding - 1)
-            if self.a.mode in ("nopay", "forge"):
+            if self.a.mode in ("nopay", "forge", "bid"):
                 self.request_more()
         elif mid == 16:  # reject (BEP 6): not negotiated, but harmless
             c.outstanding = max(0, c.outstanding - 1)
@@ -382,7 +398,7 @@ class Peer:
     def connect(self, k):
         host, port = self.a.connect.rsplit(":", 1)
         self.c = None
-        self.c = Conn(host, int(port), self.t, self.key, self.ledger)
+        self.c = Conn(host, int(port), self.t, self.key, self.ledger, self.a.listen_port)
         say("connection %d" % k)
         self.c.handshake()
         self.c.read_handshake()
@@ -424,6 +440,47 @@ def run_nopay(pr, k):
         pr.pump(1.0)
 
 
+def run_bid(pr, k):
+    pr.wait_active()
+    c = pr.c
+    c.msg(2)
+    c.speed({"t": "bid", "rate": pr.a.bid})
+    say("sent bid %d" % pr.a.bid)
+    end = time.time() + pr.a.stay if pr.a.stay else None
+    while (c.blocks < 16) if end is None else (time.time() < end):
+        pr.check_deadline()
+        pr.pump(0.2 if end else 1.0)
+    say("served %d blocks" % c.blocks)
+
+
+def announce(a, t):
+    """A bidannounce to a.announce as a leecher on a.listen_port; then waits for the seeder to
+    dial that port (it learnt of us, and of our bid, from the tracker)."""
+    import urllib.parse
+    import urllib.request
+    lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lst.bind(("127.0.0.1", a.listen_port))
+    lst.listen(8)
+    q = "info_hash=%s&peer_id=%s&port=%d&uploaded=0&downloaded=0&left=%d&event=started&compact=1&bid=%d" % (
+        urllib.parse.quote(t.info_hash, safe=""), urllib.parse.quote(b"-PY0001-" + os.urandom(12), safe=""),
+        a.listen_port, t.total, a.announce_bid)
+    body = urllib.request.urlopen(a.announce + "?" + q, timeout=10).read()
+    d, _ = bdec(body)
+    if b"failure reason" in d:
+        raise SystemExit("tracker failure: %r" % d[b"failure reason"])
+    say("announced bid %d" % a.announce_bid)
+    lst.settimeout(a.timeout)
+    try:
+        s, _ = lst.accept()
+    except socket.timeout:
+        say("the seeder never dialled our listen port")
+        return False
+    s.close()
+    say("seeder dialled our listen port")
+    return lst
+
+
 def run_forge(pr, k):
     pr.wait_active()
     c = pr.c
@@ -458,6 +515,9 @@ def run_proof(pr, k):
         if not m or m[0] != 20 or not isinstance(m[1], dict) or m[1].get(b"t") != b"reserve":
             continue
         piece, chunk = m[1][b"piece"], m[1][b"chunk"]
+        if sent == 0 and m[1][b"price"] < pr.a.proof_at:
+            deadline = time.time() + 30
+            continue
         off, ln = pr.t.block_range(piece, chunk)
         h = hashlib.sha1(pr.t.read(off, ln)).digest()
         if sent == 0:
@@ -560,7 +620,12 @@ def main():
     ap.add_argument("--connect", required=True)
     ap.add_argument("--ledger-id", required=True)
     ap.add_argument("--name", required=True)
-    ap.add_argument("--mode", required=True, choices=["nopay", "forge", "proof", "malformed"])
+    ap.add_argument("--mode", required=True, choices=["nopay", "forge", "proof", "malformed", "bid"])
+    ap.add_argument("--listen-port", type=int, default=0)
+    ap.add_argument("--announce")
+    ap.add_argument("--announce-bid", type=int, default=0)
+    ap.add_argument("--proof-at", type=int, default=0)
+    ap.add_argument("--stay", type=float, default=0)
     ap.add_argument("--data")
     ap.add_argument("--channel")
     ap.add_argument("--bid", type=int, default=100000)
@@ -575,7 +640,13 @@ def main():
     pr = Peer(a, t, key, ledger)
     say("account key %s" % key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex())
     start = time.time()
-    run = {"nopay": run_nopay, "forge": run_forge, "proof": run_proof, "malformed": run_malformed}[a.mode]
+    lst = None
+    if a.announce:
+        lst = announce(a, t)
+        if not lst:
+            return 3
+    run = {"nopay": run_nopay, "forge": run_forge, "proof": run_proof, "malformed": run_malformed,
+           "bid": run_bid}[a.mode]
     for k in range(1, a.connections + 1):
         if time.time() - start > a.timeout:
             say("timeout")

@@ -4,7 +4,12 @@ section 5), keep-alive, pipelining and Connection: close, malformed and oversize
 malformed UDP packets, bad connection ids, and the per-address rate limit. The tracker must keep
 serving after each abuse.
 
-usage: tracker_server_protocol.py HTTP_PORT UDP_PORT"""
+usage: tracker_server_protocol.py HTTP_PORT UDP_PORT
+       tracker_server_protocol.py ops1|ops2 HTTP_PORT
+         against a tracker on [::] with --ip-params, --rate-limit 0 and a whitelist listing
+         info-hashes 0x01.. and 0xA0 00..00 0000 to 0xA0 00..00 012B (tracker_server_protocol.sh):
+         ops1: BEP 7 ipv6= / ipv4= from a dual-stack client, a paged full scrape
+         ops2: after the whitelist was replaced (0x01.. dropped, 0x02.. added) and SIGHUP"""
 import random
 import socket
 import struct
@@ -13,7 +18,8 @@ import time
 import urllib.parse
 
 HOST = "127.0.0.1"
-HP, UP = int(sys.argv[1]), int(sys.argv[2])
+OPS = sys.argv[1] if sys.argv[1] in ("ops1", "ops2") else None
+HP, UP = (int(sys.argv[2]), 0) if OPS else (int(sys.argv[1]), int(sys.argv[2]))
 checks = 0
 
 
@@ -57,8 +63,8 @@ def bdecode(b):
     return v
 
 
-def http_raw(data, read_all=True, timeout=5):
-    s = socket.create_connection((HOST, HP), timeout=timeout)
+def http_raw(data, read_all=True, timeout=5, host=None):
+    s = socket.create_connection((host or HOST, HP), timeout=timeout)
     s.sendall(data)
     out = b""
     try:
@@ -90,18 +96,18 @@ def split_responses(data):
     return out
 
 
-def get(path, **params):
+def get(path, host=None, **params):
     q = urllib.parse.urlencode(params, quote_via=urllib.parse.quote, safe="")
-    r = http_raw(("GET %s?%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % (path, q)).encode())
+    r = http_raw(("GET %s?%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % (path, q)).encode(), host=host)
     head, body = split_responses(r)[0]
     return head, body
 
 
-def announce(ih, port, **kw):
+def announce(ih, port, host=None, **kw):
     params = dict(info_hash=ih, peer_id=b"-PY0001-" + b"%012d" % port, port=port, uploaded=0, downloaded=0,
                   left=kw.pop("left", 100), compact=1)
     params.update(kw)
-    head, body = get("/announce", **params)
+    head, body = get("/announce", host=host, **params)
     check(b" 200 " in head.split(b"\r\n")[0], "announce status: %r" % head)
     return bdecode(body)
 
@@ -109,6 +115,86 @@ def announce(ih, port, **kw):
 def compact_ports(peers):
     return [struct.unpack(">H", peers[i + 4:i + 6])[0] for i in range(0, len(peers), 6)]
 
+
+def compact6(peers):
+    return [(socket.inet_ntop(socket.AF_INET6, peers[i:i + 16]), struct.unpack(">H", peers[i + 16:i + 18])[0])
+            for i in range(0, len(peers), 18)]
+
+
+def compact4(peers):
+    return [(socket.inet_ntoa(peers[i:i + 4]), struct.unpack(">H", peers[i + 4:i + 6])[0])
+            for i in range(0, len(peers), 6)]
+
+
+def full_scrape():
+    """Every page of a full scrape: {info_hash: counts}, and the page sizes."""
+    files, sizes, cursor = {}, [], None
+    while True:
+        head, body = get("/scrape", **({"cursor": cursor} if cursor is not None else {}))
+        d = bdecode(body)
+        check(b"files" in d, "full scrape reply: %r" % body[:80])
+        sizes.append(len(d[b"files"]))
+        for k, v in d[b"files"].items():
+            check(k not in files, "a torrent listed twice by the full scrape")
+            files[k] = v
+        if b"next" not in d:
+            return files, sizes
+        check(d[b"next"] > (cursor or 0), "the cursor moves on: %r" % d[b"next"])
+        cursor = d[b"next"]
+        check(len(sizes) < 100, "too many pages")
+
+
+IH1, IH2 = b"\x01" * 20, b"\x02" * 20
+MANY = [b"\xa0" + b"\0" * 17 + struct.pack(">H", i) for i in range(300)]
+
+if OPS == "ops1":
+    # BEP 7: a dual-stack client announces over IPv4 with its IPv6 endpoint in ipv6= (and an
+    # ipv4= of the source's own family, which never replaces the source address)
+    r = announce(IH1, 7000, host="127.0.0.1", ipv6="[::1]:7001", ipv4="127.0.0.9")
+    check(b"failure reason" not in r, "ipv6= announce refused: %r" % r)
+    r = announce(IH1, 7002, host="::1")  # an IPv6-only client
+    check(("::1", 7001) in compact6(r.get(b"peers6", b"")), "the IPv6 client got the ipv6= endpoint: %r" % r)
+    check(compact4(r.get(b"peers", b"")) == [("127.0.0.1", 7000)], "the IPv4 source address: %r" % r)
+    check(r[b"incomplete"] == 3, "two addresses of one peer and the IPv6 client: %r" % r)
+    r = announce(IH1, 7000, host="127.0.0.1", ipv6="[::1]:7001")
+    check(compact6(r.get(b"peers6", b"")) == [("::1", 7002)], "not its own ipv6= endpoint: %r" % r)
+    check(compact4(r.get(b"peers", b"")) == [], "not its own IPv4 address: %r" % r)
+    r = announce(IH1, 7003, host="127.0.0.1", ipv6="garbage")  # malformed: ignored
+    check(b"failure reason" not in r and r[b"incomplete"] == 4, "a malformed ipv6= is ignored: %r" % r)
+    r = announce(IH1, 7000, host="127.0.0.1", ipv6="[::1]:7001", event="stopped")
+    r = announce(IH1, 7002, host="::1")
+    check(("::1", 7001) not in compact6(r.get(b"peers6", b"")), "stopped removes the ipv6= endpoint too: %r" % r)
+    print("ok: BEP 7 ipv6= / ipv4= from a dual-stack client (--ip-params)")
+    # a paged full scrape over 301 torrents
+    for i, h in enumerate(MANY):
+        r = announce(h, 9000 + i % 50, left=0 if i % 2 else 10)
+        check(b"failure reason" not in r, "announce %d refused: %r" % (i, r))
+    files, sizes = full_scrape()
+    check(len(sizes) == 2 and sizes[0] == 256 and sum(sizes) == 301, "full scrape pages: %r" % sizes)
+    check(set(files) == set(MANY) | {IH1}, "the full scrape lists every torrent")
+    check(all(files[h][b"complete" if i % 2 else b"incomplete"] == 1 for i, h in enumerate(MANY)), "full scrape counts")
+    head, body = get("/scrape", cursor="x")
+    check(bdecode(body).get(b"failure reason") == b"invalid cursor", "a bad cursor: %r" % body)
+    head, body = get("/scrape", info_hash=IH2)
+    check(bdecode(body)[b"files"][IH2][b"incomplete"] == 0, "scrape of a listed torrent nobody announced")
+    r = announce(b"\x03" * 20, 7000)
+    check(r.get(b"failure reason") == b"torrent not whitelisted", "unlisted: %r" % r)
+    print("ok: full scrape in pages of 256 with a cursor; %d checks" % checks)
+    sys.exit(0)
+
+if OPS == "ops2":
+    # the whitelist now lists IH2 and MANY, not IH1: IH1's swarm is gone and refused
+    r = announce(IH1, 7010, host="127.0.0.1")
+    check(r.get(b"failure reason") == b"torrent not whitelisted", "IH1 after the reload: %r" % r)
+    head, body = get("/scrape", info_hash=IH1)
+    f = bdecode(body)[b"files"][IH1]
+    check(f[b"incomplete"] == 0 and f[b"complete"] == 0, "IH1's peers were dropped: %r" % f)
+    r = announce(IH2, 7011, host="127.0.0.1")
+    check(b"failure reason" not in r, "IH2 is served after the reload: %r" % r)
+    files, sizes = full_scrape()
+    check(IH1 not in files and IH2 in files and len(files) == 301, "full scrape after the reload: %d" % len(files))
+    print("ok: whitelist reloaded on SIGHUP: a dropped torrent refused, a new one served; %d checks" % checks)
+    sys.exit(0)
 
 # ---- bidannounce
 ih = bytes(random.getrandbits(8) for _ in range(20))
@@ -162,6 +248,10 @@ print("ok: bidscrape highest first, bidders/max/lower median, limit")
 head, body = get("/scrape", info_hash=ih)
 f = bdecode(body)[b"files"][ih]
 check(f[b"incomplete"] == 9 and f[b"complete"] == 0, "scrape %r" % f)
+head, body = get("/scrape")  # a full scrape: one page, no "next"
+d = bdecode(body)
+check({ih, ih2, ih3} <= set(d[b"files"]) and b"next" not in d, "full scrape: %r" % list(d))
+check(d[b"files"][ih][b"incomplete"] == 9, "full scrape counts")
 
 # ---- keep-alive, pipelining, Connection: close
 s = socket.create_connection((HOST, HP), timeout=5)
@@ -188,7 +278,7 @@ bad = [
     ("/announce?info_hash=%s&port=1&bid=abc" % ("a" * 20), b"invalid bid"),
     ("/announce?info_hash=%s&port=1&sortbid=yes" % ("a" * 20), b"invalid sortbid"),
     ("/announce?info_hash=%%zz%s&port=1" % ("a" * 19), b"invalid info_hash"),
-    ("/scrape", b"full scrapes are not served"),
+    ("/scrape?cursor=-1", b"invalid cursor"),
 ]
 for path, why in bad:
     r = http_raw(("GET %s HTTP/1.1\r\nConnection: close\r\n\r\n" % path).encode())

@@ -3,6 +3,9 @@
 # and python (tracker_server_protocol.py), keep-alive and pipelining, malformed and oversized
 # HTTP and UDP requests (bencoded failures, BEP 15 error packets), the rate limit, and a
 # slowloris connection closed by the header timeout; the tracker must keep serving throughout.
+# Then a second tracker on [::] with --ip-params and a whitelist: BEP 7 ipv6= / ipv4= from a
+# dual-stack client, a paged full scrape, and the whitelist read again on SIGHUP (a torrent no
+# longer listed is dropped and refused, a new one served; a bad file keeps the old list).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need curl
@@ -46,4 +49,29 @@ curl -sf "http://127.0.0.1:$hp/stats" >"$T/stats" || fail "the tracker stopped s
 grep -q '"timeouts":[1-9]' "$T/stats" || fail "no timeout counted: $(cat "$T/stats")"
 stop trk
 [ "$RC" -eq 0 ] || fail "btt tracker exited $RC on SIGTERM, wanted 0"
+
+# --- operator features: --ip-params, full scrape, whitelist reload on SIGHUP
+wl() { # the whitelist: MANY (0xa0 00.. NNNN, 300 of them) and the info-hashes given as 2-digit hex
+    local b i
+    for b in "$@"; do printf '%s\n' "$(printf "$b%.0s" $(seq 20))"; done >"$T/wl.new"
+    for i in $(seq 0 299); do printf 'a0%034d%04x\n' 0 "$i"; done >>"$T/wl.new"
+    mv "$T/wl.new" "$T/wl"
+}
+wl 01 # IH1 listed; IH2 not yet
+start trk2 "$BTT" tracker --http "[::]:0" --whitelist "$T/wl" --ip-params --rate-limit 0 --interval 60
+hp2=$(wait_line trk2 '^listening on http ' 20 | sed 's/.*://')
+"$PY" "$SW/tracker_server_protocol.py" ops1 "$hp2" || fail "BEP 7 / full scrape checks failed"
+printf 'not a hash\n' >"$T/wl"
+kill -HUP "$(pid_of trk2)"
+for _ in $(seq 50); do grep -q 'SIGHUP: whitelist' "$T/log/trk2.err" && break; sleep 0.1; done
+grep -q "SIGHUP: whitelist $T/wl: line 1: not a 40-digit hex info-hash (the old list stays)" "$T/log/trk2.err" ||
+    fail "a bad whitelist on SIGHUP was not reported: $(cat "$T/log/trk2.err")"
+alive trk2 || fail "btt tracker died on a bad whitelist reload"
+wl 02 # IH1 dropped, IH2 added
+kill -HUP "$(pid_of trk2)"
+wait_line trk2 '^whitelist reloaded: ' 10 "the reload line" | grep -q '^whitelist reloaded: 1 torrent(s) no longer listed dropped$' ||
+    fail "the reload should have dropped IH1's swarm: $(grep '^whitelist' "$T/log/trk2.out")"
+"$PY" "$SW/tracker_server_protocol.py" ops2 "$hp2" || fail "checks after the whitelist reload failed"
+stop trk2
+[ "$RC" -eq 0 ] || fail "btt tracker (whitelist) exited $RC on SIGTERM, wanted 0"
 finish

@@ -51,6 +51,23 @@ static void test_reserve_clock(void **state)
     assert_int_equal(btt_reserve_price(&r, T0 + 9 * H), 5); /* before the reset */
 }
 
+static void test_reserve_short_hour(void **state)
+{
+    btt_reserve r;
+    btt_reserve_init(&r, 0, 10, 35, T0);
+    assert_int_equal(r.hour_ms, H); /* a real hour unless changed */
+    r.hour_ms = 1000;             /* tests run the clock faster */
+    assert_int_equal(btt_reserve_price(&r, T0 + 999), 0);
+    assert_int_equal(btt_reserve_price(&r, T0 + 1000), 10);
+    assert_int_equal(btt_reserve_price(&r, T0 + 3999), 30);
+    assert_int_equal(btt_reserve_price(&r, T0 + 4000), 35); /* capped */
+    btt_reserve_held(&r, T0 + 5500);
+    assert_int_equal(btt_reserve_price(&r, T0 + 6499), 0);
+    assert_int_equal(btt_reserve_price(&r, T0 + 6500), 10);
+    r.hour_ms = 0; /* 0 is taken as an hour, never a division by zero */
+    assert_int_equal(btt_reserve_price(&r, T0 + 5500 + H), 10);
+}
+
 static void test_reserve_defaults_and_limits(void **state)
 {
     btt_reserve r;
@@ -304,6 +321,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reserve_clock),
+        cmocka_unit_test(test_reserve_short_hour),
         cmocka_unit_test(test_reserve_defaults_and_limits),
         cmocka_unit_test(test_challenge_spec_draws),
         cmocka_unit_test(test_challenge_deterministic),

@@ -192,6 +192,48 @@ static void test_expiry(void **state)
     btt_trk_free(t);
 }
 
+/* The six-bit age wraps every 64 ticks (a tick is TTL/32): over many TTLs, with the expiry walk
+ * running every second as the server does, a peer announcing every interval is never dropped,
+ * its flags survive, and a peer that stops is dropped between TTL and TTL plus two ticks. */
+static void test_expiry_long_run(void **state)
+{
+    (void)state;
+    btt_trk *t = mk(60, 0, 0, 0, false);
+    uint32_t ttl = btt_trk_peer_ttl(t), tick = (ttl + 31) / 32;
+    outbuf o;
+    btt_trk_announce live = ann(1, 1, 1, 0), quiet = ann(1, 2, 2, 5);
+    live.bid = 9;
+    OK(go(t, &live, 1000, &o));
+    OK(go(t, &quiet, 1000, &o));
+    uint64_t quiet_last = 1000;
+    bool quiet_gone = false;
+    for (uint64_t now = 1001; now < 1000 + 40ull * ttl; now++) {
+        if ((now - 1000) % 60 == 0) OK(go(t, &live, now, &o));
+        /* the quiet peer announces during the first 10 TTLs, then stops */
+        if (now < 1000 + 10ull * ttl && (now - 1000) % 45 == 0) {
+            OK(go(t, &quiet, now, &o));
+            quiet_last = now;
+        }
+        btt_trk_expire(t, now, 1000);
+        btt_trk_counts k;
+        btt_trk_scrape(t, live.info_hash, false, &k);
+        assert_int_equal(k.complete, 1); /* live, and still a seed */
+        if (!quiet_gone && k.incomplete == 0) {
+            quiet_gone = true;
+            assert_true(now >= quiet_last + ttl);
+            assert_true(now <= quiet_last + ttl + 2 * tick);
+        }
+        if (quiet_gone) assert_int_equal(k.incomplete, 0);
+    }
+    assert_true(quiet_gone);
+    btt_trk_announce asker = ann(1, 3, 3, 5);
+    asker.sortbid = asker.bidding = true;
+    OK(go(t, &asker, 1000 + 40ull * ttl, &o));
+    assert_int_equal(o.pe.n4, 1);
+    assert_int_equal(o.b4[0], 9); /* its bid flag survived every wrap */
+    btt_trk_free(t);
+}
+
 static void test_completed(void **state)
 {
     (void)state;
@@ -233,6 +275,175 @@ static void test_whitelist(void **state)
     assert_int_equal(btt_trk_whitelist_load(t, bad, strlen(bad), &err), BTT_EINVAL);
     assert_non_null(strstr(err.msg, "line 2"));
     btt_trk_free(t);
+}
+
+static void test_whitelist_replace(void **state)
+{
+    (void)state;
+    btt_trk *t = mk(60, 0, 0, 0, true);
+    btt_error err = {0};
+    const char *l12 = "ab00000000000000000000000000000000000001\nab00000000000000000000000000000000000002\n";
+    OK(btt_trk_whitelist_load(t, l12, strlen(l12), &err));
+    outbuf o;
+    for (int i = 1; i <= 2; i++)
+        for (uint8_t p = 1; p <= 3; p++) {
+            btt_trk_announce a = ann(i, p, 1000, 5);
+            OK(go(t, &a, 1, &o));
+        }
+    btt_trk_stats st;
+    btt_trk_get_stats(t, &st);
+    assert_int_equal(st.torrents, 2);
+    assert_int_equal(st.peers, 6);
+    /* a bad new list changes nothing */
+    size_t dropped = 99;
+    const char *bad = "ab00000000000000000000000000000000000003\nxyz\n";
+    assert_int_equal(btt_trk_whitelist_replace(t, bad, strlen(bad), &dropped, &err), BTT_EINVAL);
+    assert_int_equal(dropped, 0);
+    btt_trk_announce a3 = ann(3, 1, 1000, 5), a1 = ann(1, 9, 1000, 5), a2 = ann(2, 9, 1000, 5);
+    assert_int_equal(go(t, &a3, 2, &o), BTT_ENOENT);
+    OK(go(t, &a1, 2, &o));
+    /* torrent 1 leaves the list, 3 joins: 1's swarm is dropped and refused, 2 and 3 served */
+    const char *l23 = "# reloaded\nab00000000000000000000000000000000000002\nab00000000000000000000000000000000000003\n";
+    OK(btt_trk_whitelist_replace(t, l23, strlen(l23), &dropped, &err));
+    assert_int_equal(dropped, 1);
+    btt_trk_get_stats(t, &st);
+    assert_int_equal(st.torrents, 1);
+    assert_int_equal(st.peers, 3);
+    assert_int_equal(go(t, &a1, 3, &o), BTT_ENOENT);
+    btt_trk_counts c;
+    btt_trk_scrape(t, a1.info_hash, true, &c);
+    assert_int_equal(c.incomplete, 0);
+    OK(go(t, &a2, 3, &o));
+    assert_int_equal(o.c.incomplete, 4);
+    OK(go(t, &a3, 3, &o));
+    /* many torrents, most dropped at once (backward shifts while removing) */
+    btt_trk *u = mk(60, 0, 0, 0, true);
+    char big[300 * 41 + 1];
+    size_t off = 0;
+    for (int i = 0; i < 300; i++) off += (size_t)snprintf(big + off, sizeof big - off, "ab%034d%04x\n", 0, i);
+    OK(btt_trk_whitelist_load(u, big, off, &err));
+    for (int i = 0; i < 300; i++) {
+        btt_trk_announce a = ann(i, 1, 1000, 5);
+        OK(go(u, &a, 1, &o));
+    }
+    const char *keep = "ab00000000000000000000000000000000000007\n";
+    OK(btt_trk_whitelist_replace(u, keep, strlen(keep), &dropped, &err));
+    assert_int_equal(dropped, 299);
+    btt_trk_get_stats(u, &st);
+    assert_int_equal(st.torrents, 1);
+    assert_int_equal(st.peers, 1);
+    btt_trk_free(u);
+    btt_trk_free(t);
+}
+
+static void test_full_scrape(void **state)
+{
+    (void)state;
+    btt_trk *t = mk(60, 0, 0, 0, false);
+    outbuf o;
+    uint8_t hs[BTT_TRK_FULLSCRAPE_PAGE][20];
+    btt_trk_counts c[BTT_TRK_FULLSCRAPE_PAGE];
+    uint64_t next = 5;
+    assert_int_equal(btt_trk_scrape_all(t, 0, BTT_TRK_FULLSCRAPE_PAGE, hs, c, &next), 0); /* empty */
+    assert_int_equal(next, 0);
+    enum { N = 600 };
+    for (int i = 0; i < N; i++) {
+        btt_trk_announce a = ann(i, 1, 1000, (uint64_t)(i % 3 == 0 ? 0 : 5));
+        OK(go(t, &a, 1, &o));
+        if (i % 5 == 0) {
+            btt_trk_announce b = ann(i, 2, 1000, 5);
+            OK(go(t, &b, 1, &o));
+        }
+    }
+    /* every torrent exactly once over the pages, with its counts; pages are capped */
+    static uint8_t seen[N];
+    memset(seen, 0, sizeof seen);
+    uint64_t cursor = 0;
+    size_t pages = 0, total = 0;
+    do {
+        size_t n = btt_trk_scrape_all(t, cursor, 10000, hs, c, &next);
+        assert_true(n <= BTT_TRK_FULLSCRAPE_PAGE);
+        assert_true(next == 0 || next > cursor);
+        for (size_t k = 0; k < n; k++) {
+            int i = hs[k][18] << 8 | hs[k][19];
+            assert_true(i < N);
+            assert_int_equal(seen[i], 0);
+            seen[i] = 1;
+            assert_int_equal(c[k].complete, i % 3 == 0 ? 1 : 0);
+            assert_int_equal(c[k].incomplete, (i % 3 == 0 ? 0 : 1) + (i % 5 == 0 ? 1 : 0));
+        }
+        total += n;
+        pages++;
+        cursor = next;
+    } while (next);
+    assert_int_equal(total, N);
+    assert_int_equal(pages, (N + BTT_TRK_FULLSCRAPE_PAGE - 1) / BTT_TRK_FULLSCRAPE_PAGE);
+    /* a small page, and a cursor past the end */
+    assert_int_equal(btt_trk_scrape_all(t, 0, 3, hs, c, &next), 3);
+    assert_true(next > 0);
+    assert_int_equal(btt_trk_scrape_all(t, UINT64_MAX, 3, hs, c, &next), 0);
+    assert_int_equal(next, 0);
+    /* a full page fits a reply */
+    size_t n = btt_trk_scrape_all(t, 0, BTT_TRK_FULLSCRAPE_PAGE, hs, c, &next);
+    static char body[BTT_TRK_REPLY_MAX];
+    assert_true(btt_trk_encode_scrape(body, sizeof body, (const uint8_t(*)[20])hs, c, n, next) > 0);
+    btt_trk_free(t);
+}
+
+static void test_ip_params(void **state)
+{
+    (void)state;
+    for (int honour = 0; honour < 2; honour++) {
+        btt_trk_config cfg = {.interval = 60, .seed = 42, .ip_params = honour};
+        btt_trk *t = NULL;
+        OK(btt_trk_new(&cfg, &t, NULL));
+        outbuf o;
+        /* a dual-stack peer announces over IPv4 with ipv6= (and an ipv4= of its own family,
+         * which never replaces the source address) */
+        btt_trk_announce d = ann(1, 1, 6881, 5);
+        d.has_ip6 = true;
+        d.ip6.family = 6;
+        d.ip6.ip[0] = 0x20;
+        d.ip6.ip[1] = 0x01;
+        d.ip6.ip[15] = 1;
+        d.ip6.port = 6999;
+        d.has_ip4 = true;
+        d.ip4 = d.addr;
+        d.ip4.ip[3] = 200;
+        OK(go(t, &d, 1, &o));
+        assert_int_equal(o.pe.n4 + o.pe.n6, 0); /* never its own addresses */
+        assert_int_equal(o.c.incomplete, honour ? 2 : 1);
+        /* an IPv6 client sees the ipv6= address only when honoured, an IPv4 client its IPv4 one */
+        btt_trk_announce v6 = ann(1, 0, 7000, 5);
+        v6.addr.family = 6;
+        memset(v6.addr.ip, 0, 16);
+        v6.addr.ip[0] = 0x20;
+        v6.addr.ip[1] = 0x01;
+        v6.addr.ip[15] = 9;
+        OK(go(t, &v6, 2, &o));
+        bool found = false;
+        for (size_t i = 0; i < o.pe.n6; i++)
+            found |= o.p6[18 * i + 15] == 1 && o.p6[18 * i + 16] == (6999 >> 8) && o.p6[18 * i + 17] == (6999 & 255);
+        assert_int_equal(found, honour);
+        assert_int_equal(o.pe.n4, 1); /* 10.0.0.1:6881 (the source), not 10.0.0.200 */
+        assert_int_equal(o.p4[3], 1);
+        /* the dual-stack peer again: its own ipv6= address is not returned to it */
+        d.numwant = 50;
+        OK(go(t, &d, 3, &o));
+        assert_int_equal(o.pe.n6, 1);
+        assert_int_equal(o.p6[15], 9);
+        /* stopped removes both; completed counts once */
+        d.event = BTT_EVENT_COMPLETED;
+        d.left = 0;
+        OK(go(t, &d, 4, &o));
+        assert_int_equal(o.c.downloaded, 1);
+        assert_int_equal(o.c.complete, honour ? 2 : 1);
+        d.event = BTT_EVENT_STOPPED;
+        OK(go(t, &d, 5, &o));
+        assert_int_equal(o.c.complete, 0);
+        assert_int_equal(o.c.incomplete, 1);
+        btt_trk_free(t);
+    }
 }
 
 static void test_caps_and_eviction(void **state)
@@ -569,13 +780,21 @@ static void test_queries(void **state)
     uint8_t hs[BTT_TRK_SCRAPE_MAX][20];
     size_t n;
     const char *s = "info_hash=bbbbbbbbbbbbbbbbbbbb&info_hash=aaaaaaaaaaaaaaaaaaaa";
-    OK(btt_trk_query_scrape(s, strlen(s), hs, &n, &f));
+    uint64_t cursor = 9;
+    OK(btt_trk_query_scrape(s, strlen(s), hs, &n, &cursor, &f));
     assert_int_equal(n, 2);
-    size_t none;
-    assert_int_equal(btt_trk_query_scrape("", 0, hs, &none, &f), BTT_EPROTO);
+    assert_int_equal(cursor, 0);
+    size_t none = 5; /* no info_hash: a full scrape (from a cursor) */
+    OK(btt_trk_query_scrape("", 0, hs, &none, &cursor, &f));
+    assert_int_equal(none, 0);
+    OK(btt_trk_query_scrape("cursor=12", 9, hs, &none, &cursor, &f));
+    assert_int_equal(none, 0);
+    assert_int_equal(cursor, 12);
+    assert_int_equal(btt_trk_query_scrape("cursor=-1", 9, hs, &none, &cursor, &f), BTT_EPROTO);
+    assert_string_equal(f, "invalid cursor");
     btt_trk_counts c[2] = {{1, 2, 3}, {4, 5, 6}};
     char body[BTT_TRK_REPLY_MAX];
-    size_t len = btt_trk_encode_scrape(body, sizeof body, (const uint8_t(*)[20])hs, c, n);
+    size_t len = btt_trk_encode_scrape(body, sizeof body, (const uint8_t(*)[20])hs, c, n, 0);
     /* keys sorted: aaaa... first */
     assert_memory_equal(body, "d5:filesd20:aaaaaaaaaaaaaaaaaaaad8:completei4e", 45);
     btt_scrape_resp sr;
@@ -592,6 +811,42 @@ static void test_queries(void **state)
     OK(btt_trk_query_bidscrape("limit=9999", 10, &limit, &f));
     assert_int_equal(limit, 200);
     assert_int_equal(btt_trk_query_bidscrape("limit=x", 7, &limit, &f), BTT_EPROTO);
+
+    /* a page of a full scrape says where the next one starts */
+    len = btt_trk_encode_scrape(body, sizeof body, (const uint8_t(*)[20])hs, c, 1, 77);
+    assert_true(len > 12);
+    assert_memory_equal(body + len - 12, "e4:nexti77ee", 12);
+    OK(btt_http_scrape_parse((const uint8_t *)body, len, hs[0], &sr, NULL));
+    assert_int_equal(sr.complete, 1);
+
+    /* BEP 7 endpoints: address, or address and port (RFC 2732 brackets for IPv6) */
+    const char *q3 = "info_hash=aaaaaaaaaaaaaaaaaaaa&ipv6=%5B2001%3Adb8%3A%3A7%5D%3A7001&ipv4=192.0.2.9&port=6000";
+    OK(btt_trk_query_announce(q3, strlen(q3), &a, &compact, &f));
+    assert_true(a.has_ip6 && a.has_ip4);
+    assert_int_equal(a.ip6.family, 6);
+    assert_int_equal(a.ip6.ip[0], 0x20);
+    assert_int_equal(a.ip6.ip[15], 7);
+    assert_int_equal(a.ip6.port, 7001);
+    assert_int_equal(a.ip4.family, 4);
+    assert_memory_equal(a.ip4.ip, "\xc0\x00\x02\x09", 4);
+    assert_int_equal(a.ip4.port, 6000); /* no port: the announced one */
+    const char *q4 = "info_hash=aaaaaaaaaaaaaaaaaaaa&port=6000&ipv6=2001:db8::8&ipv4=192.0.2.10:7002";
+    OK(btt_trk_query_announce(q4, strlen(q4), &a, &compact, &f));
+    assert_true(a.has_ip6 && a.has_ip4);
+    assert_int_equal(a.ip6.ip[15], 8);
+    assert_int_equal(a.ip6.port, 6000);
+    assert_int_equal(a.ip4.port, 7002);
+    static const char *const junk[] = {"ipv6=", "ipv6=nonsense", "ipv6=[2001:db8::1", "ipv6=[2001:db8::1]x",
+                                       "ipv6=[2001:db8::1]:0", "ipv6=[2001:db8::1]:70000", "ipv6=1.2.3.4",
+                                       "ipv6=::ffff:1.2.3.4", "ipv6=fe80::1%25eth0", "ipv4=2001:db8::1",
+                                       "ipv4=1.2.3", "ipv4=1.2.3.4:", "ipv4=1.2.3.4:x", "ipv4=%zz",
+                                       "ipv6=[]:5", "ipv4=:5"};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        char qq[256];
+        snprintf(qq, sizeof qq, "info_hash=aaaaaaaaaaaaaaaaaaaa&port=1&%s", junk[i]);
+        OK(btt_trk_query_announce(qq, strlen(qq), &a, &compact, &f)); /* ignored, not an error */
+        assert_false(a.has_ip4 || a.has_ip6);
+    }
 
     len = btt_trk_encode_failure(body, sizeof body, "nope");
     assert_int_equal(len, strlen("d14:failure reason4:nopee"));
@@ -688,6 +943,8 @@ int main(void)
         cmocka_unit_test(test_announce_basic),   cmocka_unit_test(test_numwant),
         cmocka_unit_test(test_expiry),           cmocka_unit_test(test_completed),
         cmocka_unit_test(test_whitelist),        cmocka_unit_test(test_caps_and_eviction),
+        cmocka_unit_test(test_whitelist_replace), cmocka_unit_test(test_full_scrape),
+        cmocka_unit_test(test_ip_params),        cmocka_unit_test(test_expiry_long_run),
         cmocka_unit_test(test_bids),             cmocka_unit_test(test_bidscrape),
         cmocka_unit_test(test_http_head),        cmocka_unit_test(test_queries),
         cmocka_unit_test(test_udp),             cmocka_unit_test(test_client_bidannounce_url),
