@@ -261,6 +261,7 @@ struct btt_session {
     uint64_t up_tokens, up_refill_ms; /* --max-upload: a token bucket of bytes, at most 1 s worth */
     bool up_throttled;                /* a peer waits for tokens: serve again on the next tick */
     bool closing;
+    uint64_t drain_until_ms;          /* closing once the last vouchers are out, or at this time */
     int open_handles;
     void (*done)(void *ud);
     void *done_ud;

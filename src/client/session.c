@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define TICK_MS 500
+#define DRAIN_MS 15000 /* closing waits this long at most for vouchers of verified pieces */
 
 void rate_add(rate *r, uint64_t bytes, uint64_t now_ms)
 {
@@ -131,10 +132,19 @@ void session_handle_closed(btt_session *s)
     if (done) done(ud);
 }
 
+static void close_now(btt_session *s);
+
 static void on_tick(uv_timer_t *h)
 {
     btt_session *s = h->data;
     uint64_t now = uv_now(s->loop);
+    if (s->drain_until_ms && (!speed_session_owes(s) || now >= s->drain_until_ms)) {
+        if (speed_session_owes(s))
+            BTT_LOGW(LOG_MOD, "speed: closing with a voucher unsent (its channel operation did not finish in time)");
+        s->drain_until_ms = 0;
+        close_now(s);
+        return;
+    }
     for (btt_torrent *t = s->torrents; t; t = t->next) torrent_tick(t, now);
     upload_throttle_tick(s);
     for (peer *p = s->pending, *next; p; p = next) {
@@ -368,10 +378,22 @@ static void torrent_stopped(btt_torrent *t)
 
 void btt_session_close(btt_session *s, void (*done)(void *ud), void *ud)
 {
-    if (s->closing) return;
-    s->closing = true;
+    if (s->closing || s->drain_until_ms) return;
     s->done = done;
     s->done_ud = ud;
+    if (speed_session_owes(s)) {
+        /* a voucher for verified pieces waits for a channel open or top-up: the connections
+         * stay until it has gone out (DRAIN_MS at most), so the seller is paid */
+        BTT_LOGI(LOG_MOD, "speed: paying for the last pieces before closing");
+        s->drain_until_ms = uv_now(s->loop) + DRAIN_MS;
+        return;
+    }
+    close_now(s);
+}
+
+static void close_now(btt_session *s)
+{
+    s->closing = true;
     if (!s->torrents) {
         speed_session_settle(s, close_handles);
         return;

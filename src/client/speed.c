@@ -477,6 +477,8 @@ bool speed_pays(const peer *p) { return p->sp && p->sp->rate_told; }
 
 uint64_t speed_rate_of(const peer *p) { return p->sp && p->sp->active ? p->sp->pay_rate : 0; }
 
+bool speed_owes(const peer *p) { return p->sp && p->sp->active && speed_pay_owes(p->s, &p->sp->payee); }
+
 /* ----------------------------------------------------------------------------- tick */
 
 void speed_tick(btt_torrent *t, uint64_t now)

@@ -53,6 +53,12 @@ bool speed_pays(const peer *p);
 /* Downloading: the rate p charges for blocks it sends now (0: free). */
 uint64_t speed_rate_of(const peer *p);
 
+/* Downloading: we owe p (its seller) for verified pieces, and the voucher waits for a channel
+ * open or top-up in flight: keep the connection so the voucher reaches it. */
+bool speed_owes(const peer *p);
+/* The same for any seller of the session: closing waits (a few seconds at most) for it. */
+bool speed_session_owes(const btt_session *s);
+
 /* A piece passed its hash check: pay each seeder for the blocks it sent (pb->rate). */
 void speed_piece_passed(btt_torrent *t, const pbuf *pb);
 /* What an announce says of Speed: bidannounce with our bid when downloading, with sortbid

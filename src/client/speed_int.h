@@ -94,6 +94,8 @@ void speed_budget_exhausted(btt_session *s, const char *why);
 void speed_seller_unpayable(btt_session *s, const btt_account *payee);
 /* Whether we bid to / pay this account (speed_pay.c keeps the sellers it gave up on). */
 bool speed_pay_unpayable(const btt_session *s, const btt_account *payee);
+/* We owe payee for verified pieces and the channel open or top-up that lets us pay is in flight. */
+bool speed_pay_owes(const btt_session *s, const btt_account *payee);
 
 /* speed_proof.c */
 void speed_on_proof(btt_torrent *t, peer *p, const btt_speed_msg *m);

@@ -408,6 +408,30 @@ bool speed_pay_unpayable(const btt_session *s, const btt_account *payee)
     return false;
 }
 
+/* Verified pieces of c's payee are charged but not yet in a voucher, and the channel open or
+ * top-up that will let us send one is in flight. */
+static bool owes(const speed_session *ss, const out_channel *c)
+{
+    return !btt_amount_eq(c->unsent, BTT_AMOUNT_ZERO) && !c->unpayable && !ss->exhausted &&
+           (c->state == CH_OPENING || c->topping_up);
+}
+
+bool speed_pay_owes(const btt_session *s, const btt_account *payee)
+{
+    const speed_pay *pay = s->sp ? s->sp->pay : NULL;
+    for (size_t i = 0; pay && i < pay->nout; i++)
+        if (!memcmp(pay->out[i].payee.key, payee->key, sizeof payee->key)) return owes(s->sp, &pay->out[i]);
+    return false;
+}
+
+bool speed_session_owes(const btt_session *s)
+{
+    const speed_pay *pay = s->sp ? s->sp->pay : NULL;
+    for (size_t i = 0; pay && i < pay->nout; i++)
+        if (owes(s->sp, &pay->out[i])) return true;
+    return false;
+}
+
 static void give_up_seller(btt_session *s, out_channel *c)
 {
     if (c->unpayable) return;

@@ -263,6 +263,13 @@ void torrent_create_empty_files(btt_torrent *t)
     }
 }
 
+/* Both sides have everything: nothing more to exchange, unless we still owe it a voucher that
+ * waits for a channel operation (then the tick closes it once paid). */
+static bool both_seeds(const btt_torrent *t, const peer *p)
+{
+    return p->seed && t->complete && btt_picker_have_bitfield(t->pk)->count == t->mi->num_pieces && !speed_owes(p);
+}
+
 static void check_complete(btt_torrent *t)
 {
     if (t->complete || btt_picker_left(t->pk) != 0 || t->state != T_RUNNING) return;
@@ -275,7 +282,7 @@ static void check_complete(btt_torrent *t)
         next = p->next; /* peer_close unlinks p */
         if (p->state != P_ACTIVE) continue;
         update_interest(t, p);
-        if (p->seed && btt_picker_have_bitfield(t->pk)->count == t->mi->num_pieces) peer_close(p, "both seeds");
+        if (both_seeds(t, p)) peer_close(p, "both seeds");
         else peer_flush(p);
     }
     if (!t->notified_complete && t->o.on_complete) {
@@ -452,7 +459,7 @@ static void on_cancel(peer *p, const btt_msg *m)
 static void became_seed(btt_torrent *t, peer *p)
 {
     p->seed = true;
-    if (t->complete && btt_picker_have_bitfield(t->pk)->count == t->mi->num_pieces) peer_close(p, "both seeds");
+    if (both_seeds(t, p)) peer_close(p, "both seeds");
 }
 
 /* BEP 9: serve the info dictionary in 16 KiB pieces to peers that ask (magnet links). */
@@ -796,6 +803,10 @@ void torrent_tick(btt_torrent *t, uint64_t now)
             btt_addr a = p->addr;
             peer_close(p, "connect timed out");
             torrent_peer_connect_failed(t, &a);
+            continue;
+        }
+        if (p->state == P_ACTIVE && both_seeds(t, p)) { /* a close deferred until our voucher went out */
+            peer_close(p, "both seeds");
             continue;
         }
         if (p->state == P_HANDSHAKE && now - p->connected_ms > HANDSHAKE_TIMEOUT_MS) {
