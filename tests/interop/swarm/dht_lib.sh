@@ -10,27 +10,7 @@
 #   dht_count NAME ERE                  number of stderr lines of NAME matching ERE
 export BTT_DHT_BOOTSTRAP=none
 
-wait_err_line() {
-    local name=$1 re=$2 secs=$3 desc=${4:-}
-    local f=$T/log/$name.err line deadline
-    deadline=$(($(date +%s%N) / 1000000 + secs * 1000))
-    while :; do
-        line=$(grep -E -m1 -- "$re" "$f" 2>/dev/null || true)
-        if [ -n "$line" ]; then
-            printf '%s\n' "$line"
-            return 0
-        fi
-        if ! alive "$name"; then
-            line=$(grep -E -m1 -- "$re" "$f" 2>/dev/null || true)
-            [ -n "$line" ] && { printf '%s\n' "$line"; return 0; }
-            fail "$name exited$(_status "$name") before logging a line matching /$re/ ${desc:+($desc)}"
-        fi
-        if [ "$(($(date +%s%N) / 1000000))" -ge "$deadline" ]; then
-            fail "timeout: $name logged no line matching /$re/ within $secs s ${desc:+($desc)}"
-        fi
-        sleep 0.1
-    done
-}
+wait_err_line() { WAIT_STREAM=err wait_line "$@"; }
 
 dht_count() {
     grep -Ec -- "$2" "$T/log/$1.err" 2>/dev/null || true

@@ -230,10 +230,11 @@ kill_hard() {
 out_of() { cat "$T/log/$1.out"; }
 err_of() { cat "$T/log/$1.err"; }
 
-# wait_line NAME ERE SECS [DESC]: prints the first stdout line of NAME matching ERE.
+# wait_line NAME ERE SECS [DESC]: prints the first stdout line of NAME matching ERE
+# (WAIT_STREAM=err: of its stderr, where btt -v logs).
 wait_line() {
     local name=$1 re=$2 secs=$3 desc=${4:-}
-    local f=$T/log/$name.out line deadline
+    local f=$T/log/$name.${WAIT_STREAM:-out} line deadline
     deadline=$(($(date +%s%N) / 1000000 + secs * 1000))
     while :; do
         line=$(grep -E -m1 -- "$re" "$f" 2>/dev/null || true)
