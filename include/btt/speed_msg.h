@@ -69,7 +69,8 @@ const char *btt_speed_type_name(btt_speed_type t); /* "pop", "reserve", ...; "un
  *   bid_response  rate, payee, lock, expiry
  *   channel       voucher.channel (the channel id)
  *   pay           voucher (channel, cumulative, seq >= 1, sig), piece
- *   refuse        code, text (optional) */
+ *   refuse        code, text (optional), voucher.channel if has_channel (the channel it is
+ *                 about: optional, sent with bad-channel, bad-voucher and stale-voucher) */
 typedef struct btt_speed_msg {
     btt_speed_type type;
     uint8_t sig[BTT_SIG_LEN];
@@ -82,6 +83,7 @@ typedef struct btt_speed_msg {
     btt_voucher voucher;
     char code[BTT_SPEED_CODE_MAX + 1];
     char text[BTT_SPEED_TEXT_MAX + 1];
+    bool has_channel; /* refuse: voucher.channel names the channel refused */
 } btt_speed_msg;
 
 /* Parses one payload. BTT_EPROTO for malformed input: more than BTT_SPEED_MSG_MAX bytes, not

@@ -140,6 +140,16 @@ void speed_refuse(peer *p, const char *code, const char *text)
     speed_send(p, &m);
 }
 
+void speed_refuse_channel(peer *p, const char *code, const char *text, const uint8_t id[BTT_CHANNEL_ID_LEN])
+{
+    btt_speed_msg m = msg_of(BTT_SPEED_REFUSE);
+    snprintf(m.code, sizeof m.code, "%s", code);
+    snprintf(m.text, sizeof m.text, "%s", text);
+    memcpy(m.voucher.channel, id, BTT_CHANNEL_ID_LEN);
+    m.has_channel = true;
+    speed_send(p, &m);
+}
+
 static void send_reserve(btt_torrent *t, peer *p)
 {
     speed_torrent *st = t->sp;
@@ -389,7 +399,7 @@ void speed_on_message(btt_torrent *t, peer *p, const uint8_t *data, size_t len)
     case BTT_SPEED_PAY: speed_pay_on_voucher(t, p, &m); break;
     case BTT_SPEED_REFUSE:
         BTT_LOGW(LOG_MOD, "speed: peer refused: %s%s%s", m.code, m.text[0] ? ": " : "", m.text);
-        if (!strcmp(m.code, "bad-channel")) speed_pay_channel_refused(t, p);
+        if (!strcmp(m.code, "bad-channel")) speed_pay_channel_refused(t, p, m.has_channel ? m.voucher.channel : NULL);
         break;
     default: break;
     }

@@ -82,6 +82,8 @@ struct speed_peer {
 uint64_t speed_allowance(const btt_torrent *t); /* bytes a paying peer may owe: max(2 pieces, 4 MiB) */
 void speed_send(peer *p, const btt_speed_msg *m);
 void speed_refuse(peer *p, const char *code, const char *text);
+/* The same naming the channel the refusal is about (docs/speed-protocol.md 3.8). */
+void speed_refuse_channel(peer *p, const char *code, const char *text, const uint8_t id[BTT_CHANNEL_ID_LEN]);
 void speed_malformed(btt_torrent *t, peer *p, const char *why);
 void speed_ban(btt_torrent *t, peer *p, const char *why); /* disconnect; refuse address and account */
 void speed_reserve_changed(btt_torrent *t); /* price or challenge changed: tell every Speed peer */
@@ -107,7 +109,8 @@ void speed_pay_free(btt_session *s);
 void speed_pay_channel_needed(btt_torrent *t, peer *p); /* a seeder charges us: make sure a channel exists */
 void speed_pay_on_channel(btt_torrent *t, peer *p, const uint8_t id[BTT_CHANNEL_ID_LEN]);
 void speed_pay_on_voucher(btt_torrent *t, peer *p, const btt_speed_msg *m);
-void speed_pay_channel_refused(btt_torrent *t, peer *p); /* the seeder refused our channel */
+/* The seeder refused our channel (id: the one it names, NULL if it named none). */
+void speed_pay_channel_refused(btt_torrent *t, peer *p, const uint8_t *id);
 void speed_pay_tick(btt_torrent *t, uint64_t now_ms);
 
 #endif

@@ -32,6 +32,7 @@
 #define RETRY_MS 30000               /* a failed channel open is retried after this */
 #define SETTLE_MARGIN_S 3600         /* close a channel this long before it expires */
 #define EXPIRY_MARGIN_S 3600         /* open channels this much longer than the seeder asks */
+#define RENAME_MS 10000              /* a refused channel the ledger holds is named again at most this often */
 
 typedef enum { CH_NONE, CH_OPENING, CH_OPEN, CH_FAILED } ch_state;
 
@@ -55,6 +56,8 @@ typedef struct out_channel {
     uint64_t expiry;       /* seconds since the epoch */
     uint64_t retry_ms;
     bool topping_up;
+    bool verifying;        /* refused by the seeder: asking the ledger whether it is still open */
+    uint64_t renamed_ms;   /* when the ledger last said a refused channel was open (loop time) */
     bool unpayable;        /* its deposit cannot grow within the budget: we no longer buy from it */
 } out_channel;
 
@@ -71,7 +74,9 @@ typedef struct in_channel {
     bool settling, settled;
 } in_channel;
 
-typedef enum { JOB_OPEN, JOB_TOPUP, JOB_CHECK, JOB_CLOSE } job_kind;
+/* JOB_CHECK: the seeder looks up a channel named to it; JOB_VERIFY: the downloader looks up its
+ * own after a seeder refused it */
+typedef enum { JOB_OPEN, JOB_TOPUP, JOB_CHECK, JOB_VERIFY, JOB_CLOSE } job_kind;
 
 typedef struct job {
     uv_work_t req;
@@ -294,7 +299,8 @@ static void job_work(uv_work_t *req)
         if (j->has_voucher) op.voucher = j->voucher;
         submit(j, &op);
         break;
-    case JOB_CHECK: {
+    case JOB_CHECK:
+    case JOB_VERIFY: {
         bool exists = false;
         j->result = btt_ledger_client_channel_get(ss->pay->lc, j->channel, &j->info, &exists, &err);
         if (j->result == BTT_OK && !exists) {
@@ -511,25 +517,89 @@ void speed_pay_channel_needed(btt_torrent *t, peer *p)
     job_push(s, j);
 }
 
-void speed_pay_channel_refused(btt_torrent *t, peer *p)
+/* A seeder refused our channel. The refusal may be late (about a channel we already replaced) or
+ * for a passing reason (the seeder could not reach the ledger): the ledger decides. Only a channel
+ * the ledger no longer holds open is given up (booked settled: the seeder closed it) and replaced. */
+void speed_pay_channel_refused(btt_torrent *t, peer *p, const uint8_t *id)
 {
-    out_channel *c = out_find(t->s->sp->pay, &p->sp->payee, false);
-    if (!c || c->state != CH_OPEN) return;
-    /* settled or refunded meanwhile (e.g. the seeder restarted and closed it): a new one */
-    BTT_LOGI(LOG_MOD, "speed: the seeder no longer takes our channel: opening a new one");
-    book_out_as(t->s, c, true); /* the seeder settled it (it closes channels when it stops) */
+    btt_session *s = t->s;
+    out_channel *c = out_find(s->sp->pay, &p->sp->payee, false);
+    if (!c || c->state != CH_OPEN || c->verifying) return;
+    if (id && memcmp(id, c->id, sizeof c->id)) {
+        BTT_LOGD(LOG_MOD, "speed: a refusal of a channel we no longer use: ignored");
+        return;
+    }
+    uint64_t now = uv_now(s->loop);
+    if (c->renamed_ms && now < c->renamed_ms + RENAME_MS) return; /* the ledger said open a moment ago */
+    job *j = job_new(s, JOB_VERIFY);
+    if (!j) return;
+    memcpy(j->channel, c->id, sizeof c->id);
+    memcpy(j->info_hash, t->mi->info_hash, 20);
+    j->addr = p->addr;
+    j->payee = c->payee;
+    c->verifying = true;
+    job_push(s, j);
+}
+
+static void replace_channel(btt_session *s, out_channel *c, btt_torrent *t, peer *p)
+{
+    BTT_LOGI(LOG_MOD, "speed: the seeder no longer takes our channel and the ledger no longer holds it open: opening a new one");
+    book_out_as(s, c, true); /* the seeder settled it (it closes channels when it stops) */
     /* settled: what it did not pay went back to the wallet and no longer counts as locked */
     btt_amount back;
-    if (btt_amount_sub(&back, c->deposit, c->cumulative) &&
-        !btt_amount_sub(&t->s->sp->locked, t->s->sp->locked, back))
-        t->s->sp->locked = BTT_AMOUNT_ZERO;
+    if (btt_amount_sub(&back, c->deposit, c->cumulative) && !btt_amount_sub(&s->sp->locked, s->sp->locked, back))
+        s->sp->locked = BTT_AMOUNT_ZERO;
     c->state = CH_NONE;
     btt_amount owed = c->unsent;
     memset(c->id, 0, sizeof c->id);
     c->cumulative = c->deposit = BTT_AMOUNT_ZERO;
     c->seq = 0;
     c->unsent = owed;
-    if (p->sp->pay_rate) speed_pay_channel_needed(t, p);
+    c->renamed_ms = 0;
+    if (t && p && p->sp && p->sp->pay_rate) speed_pay_channel_needed(t, p);
+}
+
+static void verified(btt_session *s, job *j)
+{
+    out_channel *c = out_find(s->sp->pay, &j->payee, false);
+    if (!c) return;
+    c->verifying = false;
+    if (c->state != CH_OPEN || memcmp(c->id, j->channel, sizeof c->id)) return;
+    btt_torrent *t = session_find_torrent(s, j->info_hash);
+    peer *p = t ? torrent_find_peer(t, &j->addr) : NULL;
+    if (j->result == BTT_ENOENT) {
+        replace_channel(s, c, t, p);
+        return;
+    }
+    if (j->result != BTT_OK) {
+        BTT_LOGW(LOG_MOD, "speed: could not look our refused channel up (%s): keeping it", j->msg);
+        return;
+    }
+    const btt_ledger_channel_info *ci = &j->info.info;
+    /* not ours to pay through (cannot happen on an honest ledger), or too close to its expiry for
+     * the seeder, who settles it before then */
+    if (memcmp(ci->payer.key, s->sp->me.key, BTT_ACCOUNT_KEY_LEN) || memcmp(ci->payee.key, c->payee.key, BTT_ACCOUNT_KEY_LEN) ||
+        ci->expiry < wall_now() + SETTLE_MARGIN_S) {
+        replace_channel(s, c, t, p);
+        return;
+    }
+    BTT_LOGI(LOG_MOD, "speed: the seeder refused our channel but the ledger holds it open: naming it again");
+    c->renamed_ms = uv_now(s->loop);
+    if (!p || !p->sp || !p->sp->active) return;
+    send_channel(p, c);
+    if (c->seq) {
+        /* the vouchers it refused meanwhile are lost to it: the last one (cumulative) again, judged
+         * once it has confirmed the channel; one it already holds is only refused as stale */
+        btt_speed_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = BTT_SPEED_PAY;
+        memcpy(m.voucher.channel, c->id, sizeof c->id);
+        m.voucher.cumulative = c->cumulative;
+        m.voucher.seq = c->seq;
+        btt_voucher_sign(&m.voucher, s->sp->ledger, s->sp->wallet);
+        speed_send(p, &m);
+    }
+    peer_flush(p);
 }
 
 void speed_piece_passed(btt_torrent *t, const pbuf *pb)
@@ -669,7 +739,7 @@ static void checked(btt_session *s, job *j)
     else if (ci->expiry < wall_now() + SETTLE_MARGIN_S) bad = "the channel expires too soon";
     if (bad) {
         BTT_LOGW(LOG_MOD, "speed: refusing a channel: %s", bad);
-        if (p && p->sp) speed_refuse(p, "bad-channel", bad);
+        if (p && p->sp) speed_refuse_channel(p, "bad-channel", bad, j->channel);
         return;
     }
     in_channel *c = in_find(s->sp->pay, j->channel, true);
@@ -702,16 +772,17 @@ void speed_pay_on_voucher(btt_torrent *t, peer *p, const btt_speed_msg *m)
         return;
     }
     if (!sp->channel_ok || memcmp(m->voucher.channel, sp->channel, BTT_CHANNEL_ID_LEN)) {
-        speed_refuse(p, "bad-channel", "pay for a channel that is not checked or not this connection's");
+        speed_refuse_channel(p, "bad-channel", "pay for a channel that is not checked or not this connection's",
+                             m->voucher.channel);
         return;
     }
     in_channel *c = in_find(s->sp->pay, sp->channel, false);
     if (!c || c->settling || c->settled) {
-        speed_refuse(p, "bad-channel", "the channel is being settled");
+        speed_refuse_channel(p, "bad-channel", "the channel is being settled", m->voucher.channel);
         return;
     }
     if (!btt_voucher_verify(&m->voucher, s->sp->ledger, &sp->theirs.pk)) {
-        speed_refuse(p, "bad-voucher", "the voucher's signature does not verify");
+        speed_refuse_channel(p, "bad-voucher", "the voucher's signature does not verify", m->voucher.channel);
         speed_ban(t, p, "sent a forged voucher");
         return;
     }
@@ -729,12 +800,12 @@ void speed_pay_on_voucher(btt_torrent *t, peer *p, const btt_speed_msg *m)
             job_push(s, j);
             return;
         }
-        speed_refuse(p, "bad-voucher", "the voucher promises more than the channel holds");
+        speed_refuse_channel(p, "bad-voucher", "the voucher promises more than the channel holds", m->voucher.channel);
         return;
     }
     btt_amount before = c->has_best ? c->best.cumulative : BTT_AMOUNT_ZERO;
     if ((c->has_best && m->voucher.seq <= c->best.seq) || !btt_guard_voucher(&sp->guard, m->voucher.cumulative, m->voucher.seq)) {
-        speed_refuse(p, "stale-voucher", "not newer than the best voucher");
+        speed_refuse_channel(p, "stale-voucher", "not newer than the best voucher", m->voucher.channel);
         return;
     }
     sp->deposit_recheck = false;
@@ -813,6 +884,7 @@ static void job_done(uv_work_t *req, int status)
     case JOB_OPEN: opened(s, j); break;
     case JOB_TOPUP: topped_up(s, j); break;
     case JOB_CHECK: checked(s, j); break;
+    case JOB_VERIFY: verified(s, j); break;
     case JOB_CLOSE: closed(s, j); break;
     }
     free(j);

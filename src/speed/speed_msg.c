@@ -141,6 +141,10 @@ static bool parse_fields(const btt_ben *d, btt_speed_msg *m)
         return true;
     case BTT_SPEED_REFUSE:
         if (!get_text(d, "code", m->code, BTT_SPEED_CODE_MAX, false) || !m->code[0]) return false;
+        if (btt_ben_dict_get(d, "id")) {
+            if (!get_bytes(d, "id", m->voucher.channel, sizeof m->voucher.channel)) return false;
+            m->has_channel = true;
+        }
         return !btt_ben_dict_get(d, "msg") || get_text(d, "msg", m->text, BTT_SPEED_TEXT_MAX, true);
     case BTT_SPEED_UNKNOWN:
         return true;
@@ -243,6 +247,10 @@ static btt_err build_fields(btt_buf *b, const btt_speed_msg *m)
             return BTT_EINVAL;
         e |= btt_benc_cstr(b, "code");
         e |= btt_benc_str(b, m->code, code_len);
+        if (m->has_channel) {
+            e |= btt_benc_cstr(b, "id");
+            e |= btt_benc_str(b, m->voucher.channel, sizeof m->voucher.channel);
+        }
         if (text_len) {
             e |= btt_benc_cstr(b, "msg");
             e |= btt_benc_str(b, m->text, text_len);

@@ -85,6 +85,12 @@ static void test_round_trips(void **state)
     round_trip(&m, S("d4:code6:unpaid1:t6:refusee"));
     snprintf(m.text, sizeof m.text, "pay please");
     round_trip(&m, S("d4:code6:unpaid3:msg10:pay please1:t6:refusee"));
+    /* a refusal naming the channel it is about */
+    snprintf(m.code, sizeof m.code, "bad-channel");
+    memset(m.text, 0, sizeof m.text);
+    fill(m.voucher.channel, 32, 'K');
+    m.has_channel = true;
+    round_trip(&m, S("d4:code11:bad-channel2:id32:" K32 "1:t6:refusee"));
 }
 
 static void expect_malformed(const char *p, size_t n)
@@ -124,6 +130,8 @@ static void test_malformed(void **state)
     expect_malformed(S("d4:code3:a b1:t6:refusee"));        /* space in code */
     expect_malformed(S("d4:code1:x3:msg2:\x01\x02" "1:t6:refusee")); /* control bytes */
     expect_malformed(S("d4:code32:" K32 "1:t6:refusee"));   /* code too long */
+    expect_malformed(S("d4:code1:x2:id3:abc1:t6:refusee"));  /* channel id of the wrong length */
+    expect_malformed(S("d4:code1:x2:idi7e1:t6:refusee"));    /* channel id not a string */
     /* more than 1024 bytes, even if well-formed */
     char big[1100];
     int n = snprintf(big, sizeof big, "d1:xi0e1:y1000:");
