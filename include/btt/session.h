@@ -50,6 +50,11 @@ typedef struct btt_session_opts {
     bool no_tcp;               /* no TCP: no listener, outgoing over uTP only */
     bool no_pex;               /* no peer exchange (BEP 11); it is never used for private torrents */
     uint32_t utp_fallback_ms;  /* default 3000 */
+    /* Message Stream Encryption (docs/mse.md): by default incoming connections may start with
+     * an MSE handshake or a plaintext one, and outgoing ones are plaintext; require_encryption
+     * makes every connection MSE with RC4 (outgoing ones start with it, plaintext incoming
+     * handshakes and the plaintext method are refused). */
+    bool require_encryption;
     /* Mainline DHT (docs/dht.md) on the UDP socket of the listen port: on unless no_dht, and
      * never for private torrents (BEP 27). Bootstrap nodes: dht_nodes ("HOST:PORT"; read during
      * btt_session_new), else $BTT_DHT_BOOTSTRAP (comma-separated, or "none"), else the

@@ -20,7 +20,7 @@
 #define MAX_PEERS_ARG 256
 #define MAX_DHT_NODES_ARG 64
 
-enum { OPT_NO_DHT = 2000, OPT_DHT_NODE, OPT_DHT_READ_ONLY };
+enum { OPT_NO_DHT = 2000, OPT_DHT_NODE, OPT_DHT_READ_ONLY, OPT_ENCRYPTION };
 #define CLI_DHT_HELP                                                                                      \
     "      --no-dht           no DHT (BEP 5; always off for private torrents)\n"                        \
     "      --dht-node HOST:PORT  bootstrap the DHT from this node (repeatable); without it\n"           \
@@ -49,6 +49,8 @@ static const char get_help[] =
     "      --no-trackers      do not contact the torrent's trackers\n"
     "      --no-utp           TCP only (no uTP)\n"
     "      --no-tcp           uTP only (no TCP listener, no TCP connections)\n"
+    "      --encryption M     allow (default: incoming MSE or plaintext, outgoing plaintext) or\n"
+    "                         require (MSE with RC4 on every connection; docs/mse.md)\n"
     CLI_DHT_HELP
     "      --no-pex           no peer exchange (BEP 11; never used for private torrents)\n"
     "      --save-torrent F   magnet: write the fetched torrent to F (a .torrent file)\n"
@@ -72,6 +74,8 @@ static const char seed_help[] =
     "      --no-trackers      do not contact the torrent's trackers\n"
     "      --no-utp           TCP only (no uTP)\n"
     "      --no-tcp           uTP only (no TCP listener, no TCP connections)\n"
+    "      --encryption M     allow (default: incoming MSE or plaintext, outgoing plaintext) or\n"
+    "                         require (MSE with RC4 on every connection; docs/mse.md)\n"
     CLI_DHT_HELP
     "      --no-pex           no peer exchange (BEP 11; never used for private torrents)\n"
     "      --max-peers N      connections (default 60)\n"
@@ -454,6 +458,7 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
         {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
         {"max-upload", required_argument, NULL, 'U'}, {"no-utp", no_argument, NULL, 'Y'},
         {"no-tcp", no_argument, NULL, 'Z'},         {"no-dht", no_argument, NULL, OPT_NO_DHT},
+        {"encryption", required_argument, NULL, OPT_ENCRYPTION},
         {"dht-node", required_argument, NULL, OPT_DHT_NODE},
         {"dht-read-only", no_argument, NULL, OPT_DHT_READ_ONLY}, {"no-pex", no_argument, NULL, 'X'},
         {"save-torrent", required_argument, NULL, 'W'}, {"metadata-timeout", required_argument, NULL, 'M'},
@@ -501,6 +506,10 @@ static int run(const char *cmd, int argc, char **argv, bool seed_cmd)
         case 'Y': so.no_utp = true; break;
         case 'Z': so.no_tcp = true; break;
         case OPT_NO_DHT: so.no_dht = true; break;
+        case OPT_ENCRYPTION:
+            if (!strcmp(optarg, "require")) so.require_encryption = true;
+            else if (strcmp(optarg, "allow")) return cli_error(cmd, "--encryption %s: expected allow or require", optarg);
+            break;
         case OPT_DHT_READ_ONLY: so.dht_read_only = true; break;
         case OPT_DHT_NODE:
             if (so.num_dht_nodes == MAX_DHT_NODES_ARG) return cli_error(cmd, "too many --dht-node options");

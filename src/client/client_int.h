@@ -77,6 +77,12 @@ typedef struct peer {
     btt_buf wbuf;                         /* bytes not yet handed to the kernel (or to uTP) */
     size_t woff;                          /* TR_UTP: bytes at the front of wbuf already taken */
     size_t inflight;                      /* bytes in uv_write requests */
+    /* Message Stream Encryption (docs/mse.md) */
+    struct btt_mse *mse;                  /* the MSE handshake in progress, NULL otherwise */
+    struct peer_rc4 *rc4;                 /* RC4 after MSE (sending, receiving); NULL: plaintext */
+    size_t wenc;                          /* bytes at the front of wbuf already encrypted */
+    bool mse_done;                        /* the connection went through MSE (skey below) */
+    uint8_t mse_skey[20];                 /* the info-hash MSE named */
 
     btt_block *out_req;                   /* our requests to it, oldest first */
     size_t n_out, cap_out;

@@ -5,7 +5,13 @@
  * Only three things differ: how bytes come in (on_read / peer_utp_readable, both into rbuf
  * and then process), how wbuf goes out (uv_write / btt_utp_write) and how the stream is
  * closed. The uv_tcp_t is initialised for every peer: closing it frees the peer from a fresh
- * loop turn either way, and an outgoing uTP attempt that fails falls back to TCP on it. */
+ * loop turn either way, and an outgoing uTP attempt that fails falls back to TCP on it.
+ *
+ * Message Stream Encryption (docs/mse.md) sits between the transport and the BitTorrent
+ * handshake: an incoming connection whose first bytes are not a plaintext handshake goes through
+ * the MSE receiver; with require_encryption outgoing ones start with the MSE initiator (our
+ * handshake travels in its initial payload). Once MSE chose RC4, received bytes are decrypted as
+ * they land in rbuf and wbuf is encrypted when flushed (wenc marks how far). */
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
 #include "client/dht_glue.h"
@@ -16,8 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "btt/mse.h"
+#include "btt/sha1.h"
+
 #define RBUF_INITIAL (256u << 10)
 #define MAX_MESSAGE ((1u << 20) + BTT_BLOCK_SIZE)
+
+struct peer_rc4 {
+    btt_rc4 enc, dec;
+};
 
 typedef struct wreq {
     uv_write_t req;
@@ -54,6 +67,8 @@ static void on_closed(uv_handle_t *h)
     btt_session *s = p->s;
     free(p->rbuf);
     btt_buf_free(&p->wbuf);
+    btt_mse_free(p->mse);
+    free(p->rc4);
     free(p->out_req);
     free(p->in_req);
     btt_bitfield_free(&p->have);
@@ -118,7 +133,7 @@ static void utp_flush(peer *p)
         udp_kick(p->s);
     }
     if (p->woff == p->wbuf.len) {
-        p->woff = 0;
+        p->woff = p->wenc = 0;
         if (p->wbuf.cap > (1u << 20)) { /* give back what a burst grew */
             size_t max = p->wbuf.max;
             btt_buf_free(&p->wbuf);
@@ -129,6 +144,7 @@ static void utp_flush(peer *p)
     } else if (p->woff >= (64u << 10) && p->woff * 2 >= p->wbuf.len) {
         memmove(p->wbuf.data, p->wbuf.data + p->woff, p->wbuf.len - p->woff);
         p->wbuf.len -= p->woff;
+        p->wenc -= p->woff;
         p->woff = 0;
     }
 }
@@ -136,6 +152,10 @@ static void utp_flush(peer *p)
 void peer_flush(peer *p)
 {
     if (p->state == P_CLOSING || p->state == P_CONNECTING || p->wbuf.len == 0) return;
+    if (p->rc4 && p->wenc < p->wbuf.len) {
+        btt_rc4_crypt(&p->rc4->enc, p->wbuf.data + p->wenc, p->wbuf.len - p->wenc);
+        p->wenc = p->wbuf.len;
+    }
     if (p->tr == TR_UTP) {
         utp_flush(p);
         return;
@@ -147,6 +167,7 @@ void peer_flush(peer *p)
     }
     w->p = p;
     w->data = btt_buf_steal(&p->wbuf, &w->len);
+    p->wenc = 0;
     if (!w->data) {
         free(w);
         peer_close(p, "out of memory");
@@ -172,7 +193,15 @@ void peer_send_handshake(peer *p)
     rsv[7] |= 0x04; /* BEP 6 fast extension */
     if (dht_glue_on(p->s, p->t)) rsv[7] |= 0x01; /* BEP 5 DHT */
     btt_wire_handshake_build(hs, rsv, p->t->mi->info_hash, p->s->peer_id);
-    if (btt_buf_append(&p->wbuf, hs, sizeof hs)) {
+    if (!p->incoming && p->s->o.require_encryption && !p->mse_done) {
+        /* MSE first, offering RC4 only; the handshake goes in its initial payload */
+        btt_error err = {0};
+        if (btt_mse_initiator(&p->mse, p->t->mi->info_hash, BTT_MSE_RC4, hs, sizeof hs, &err) ||
+            btt_mse_output(p->mse, &p->wbuf)) {
+            peer_close(p, err.msg[0] ? btt_error_str(&err) : "out of memory");
+            return;
+        }
+    } else if (btt_buf_append(&p->wbuf, hs, sizeof hs)) {
         peer_close(p, "out of memory");
         return;
     }
@@ -210,6 +239,103 @@ static bool grow_rbuf(peer *p, size_t need)
     return true;
 }
 
+/* ---------------------------------------------------------------- MSE in front of the handshake */
+
+/* MSE receiver: HASH('req2', SKEY) of which of our torrents? */
+static bool find_skey(void *ud, const uint8_t req2[20], uint8_t skey[20])
+{
+    btt_session *s = ud;
+    uint8_t buf[24], h[20];
+    memcpy(buf, "req2", 4);
+    for (btt_torrent *t = s->torrents; t; t = t->next) {
+        memcpy(buf + 4, t->mi->info_hash, 20);
+        btt_sha1(buf, sizeof buf, h);
+        if (!memcmp(h, req2, 20)) {
+            memcpy(skey, t->mi->info_hash, 20);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Feeds rbuf to the MSE handshake. True once it is over and rbuf holds the plaintext stream
+ * (the initiator's initial payload first); false while it needs more or after closing. */
+static bool mse_feed(peer *p)
+{
+    size_t used = 0;
+    btt_error err = {0};
+    btt_err e = btt_mse_input(p->mse, p->rbuf, p->rlen, &used, &err);
+    if (!e && btt_mse_output(p->mse, &p->wbuf)) e = btt_error_set(&err, BTT_ENOMEM, "out of memory");
+    if (e) {
+        char as[BTT_ADDR_STRLEN];
+        BTT_LOGI(LOG_MOD, "peer %s: encrypted handshake failed: %s", btt_addr_format(&p->addr, as), btt_error_str(&err));
+        peer_close(p, btt_error_str(&err));
+        return false;
+    }
+    memmove(p->rbuf, p->rbuf + used, p->rlen - used);
+    p->rlen -= used;
+    if (!btt_mse_done(p->mse)) {
+        peer_flush(p);
+        if (p->tr == TR_UTP && p->utp) btt_utp_push(p->utp);
+        return false;
+    }
+    btt_mse_result *r = malloc(sizeof *r);
+    if (r) btt_mse_result_get(p->mse, r);
+    if (!r || (r->ia_len && !grow_rbuf(p, p->rlen + r->ia_len))) {
+        free(r);
+        peer_close(p, "out of memory");
+        return false;
+    }
+    p->wenc = p->wbuf.len; /* what MSE wrote is final; from here on wbuf is the stream */
+    if (r->method == BTT_MSE_RC4) {
+        p->rc4 = malloc(sizeof *p->rc4);
+        if (!p->rc4) {
+            free(r);
+            peer_close(p, "out of memory");
+            return false;
+        }
+        p->rc4->enc = r->enc;
+        p->rc4->dec = r->dec;
+        btt_rc4_crypt(&p->rc4->dec, p->rbuf, p->rlen);
+    }
+    if (r->ia_len) {
+        memmove(p->rbuf + r->ia_len, p->rbuf, p->rlen);
+        memcpy(p->rbuf, r->ia, r->ia_len);
+        p->rlen += r->ia_len;
+    }
+    memcpy(p->mse_skey, r->skey, 20);
+    p->mse_done = true;
+    free(r);
+    btt_mse_free(p->mse);
+    p->mse = NULL;
+    peer_flush(p);
+    return p->state == P_HANDSHAKE;
+}
+
+/* True once rbuf holds a plaintext BitTorrent handshake stream: outgoing plaintext connections
+ * at once; incoming ones by their first bytes (plaintext "\x13BitTorrent protocol" or MSE). */
+static bool mse_layer(peer *p)
+{
+    static const char pstr[] = "\x13" "BitTorrent protocol";
+    if (p->mse) return mse_feed(p);
+    if (p->mse_done || !p->incoming) return true;
+    size_t n = p->rlen < 20 ? p->rlen : 20;
+    if (!n) return false;
+    if (!memcmp(p->rbuf, pstr, n)) {
+        if (n < 20) return false;
+        if (!p->s->o.require_encryption) return true;
+        peer_close(p, "a plaintext handshake (encryption is required)");
+        return false;
+    }
+    btt_error err = {0};
+    uint32_t allowed = p->s->o.require_encryption ? BTT_MSE_RC4 : BTT_MSE_RC4 | BTT_MSE_PLAINTEXT;
+    if (btt_mse_receiver(&p->mse, allowed, BTT_MSE_RC4, find_skey, p->s, &err)) {
+        peer_close(p, btt_error_str(&err));
+        return false;
+    }
+    return mse_feed(p);
+}
+
 static bool do_handshake(peer *p, size_t *off)
 {
     btt_handshake hs;
@@ -221,6 +347,10 @@ static bool do_handshake(peer *p, size_t *off)
     }
     if (!used) return false;
     *off = used;
+    if (p->mse_done && memcmp(hs.info_hash, p->mse_skey, 20)) {
+        peer_close(p, "handshake for another torrent than the encrypted handshake named");
+        return false;
+    }
     if (memcmp(hs.peer_id, p->s->peer_id, 20) == 0) {
         peer_close(p, "connected to ourselves");
         return false;
@@ -244,7 +374,8 @@ static bool do_handshake(peer *p, size_t *off)
     p->dht = BTT_RSV_DHT(hs.reserved) != 0;
     p->state = P_ACTIVE;
     char as[BTT_ADDR_STRLEN];
-    BTT_LOGI(LOG_MOD, "peer %s: handshake done over %s", btt_addr_format(&p->addr, as), p->tr == TR_UTP ? "uTP" : "TCP");
+    BTT_LOGI(LOG_MOD, "peer %s: handshake done over %s%s", btt_addr_format(&p->addr, as), p->tr == TR_UTP ? "uTP" : "TCP",
+             p->rc4 ? ", encrypted (MSE RC4)" : p->mse_done ? ", MSE plaintext" : "");
     torrent_peer_attached(p->t, p);
     if (p->state == P_ACTIVE) dht_glue_peer_attached(p);
     return p->state == P_ACTIVE;
@@ -253,10 +384,7 @@ static bool do_handshake(peer *p, size_t *off)
 static void process(peer *p)
 {
     size_t off = 0;
-    if (p->state == P_HANDSHAKE && !do_handshake(p, &off)) {
-        if (p->state == P_CLOSING) return;
-        return; /* need more bytes */
-    }
+    if (p->state == P_HANDSHAKE && (!mse_layer(p) || !do_handshake(p, &off))) return; /* more bytes, or closed */
     btt_wire_limits lim = {p->t->mi->num_pieces, MAX_MESSAGE};
     while (p->state == P_ACTIVE) {
         btt_msg m;
@@ -294,6 +422,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     if (n == 0) return;
+    if (p->rc4) btt_rc4_crypt(&p->rc4->dec, p->rbuf + p->rlen, (size_t)n);
     p->rlen += (size_t)n;
     p->last_recv_ms = uv_now(p->s->loop);
     process(p);
@@ -427,6 +556,7 @@ void peer_utp_readable(peer *p)
         if (p->rlen == p->rcap) break;
         size_t n = btt_utp_read(p->utp, p->rbuf + p->rlen, p->rcap - p->rlen);
         if (!n) break;
+        if (p->rc4) btt_rc4_crypt(&p->rc4->dec, p->rbuf + p->rlen, n);
         p->rlen += n;
         p->last_recv_ms = uv_now(p->s->loop);
         process(p);

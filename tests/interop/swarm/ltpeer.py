@@ -59,6 +59,9 @@ def common_args(p):
     p.add_argument("--fast", action="store_true",
                    help="start from libtorrent's high_performance_seed settings (benchmarks)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--encryption", choices=["enabled", "forced", "disabled"], default="enabled",
+                   help="libtorrent's in/out encryption policy (pe_enabled by default; forced: MSE "
+                        "with RC4 only on every connection, plaintext refused)")
     p.add_argument("--dht", action="store_true", help="run the DHT (no public bootstrap routers)")
     p.add_argument("--dht-node", action="append", default=[], metavar="HOST:PORT",
                    help="add this DHT node (repeatable; implies --dht)")
@@ -105,6 +108,9 @@ def make_session(a):
         | lt.alert.category_t.peer_notification | lt.alert.category_t.tracker_notification,
         # Rate limits count payload only, so a limit gives a predictable transfer time.
         "rate_limit_ip_overhead": False,
+        "out_enc_policy": {"enabled": 1, "forced": 0, "disabled": 2}[a.encryption],
+        "in_enc_policy": {"enabled": 1, "forced": 0, "disabled": 2}[a.encryption],
+        "allowed_enc_level": 2 if a.encryption == "forced" else 3,  # pe_rc4 / pe_both
     })
     if a.dht or a.dht_node:
         a.dht = True

@@ -12,9 +12,11 @@
 # Every transfer must have gone over uTP: btt's log names the transport of each handshake
 # ("handshake done over uTP"), and Transmission's peer list (sampled every 0.5 s) flags uTP
 # peers with 'T'. btt must be no slower than libtorrent as Transmission's peer (see Tolerance).
-# Transmission runs with its defaults except "encryption": 0 (prefer plaintext): with its
-# default 1 it opens with an MSE handshake, which btt does not speak, and after that fails it
-# gives up on btt (docs/utp.md).
+# Transmission runs with its defaults, "encryption": 1 (prefer encrypted) included: it opens its
+# connections with an MSE handshake (docs/mse.md), which btt seed must answer: its log must say
+# the connection was encrypted. (Before btt spoke MSE, Transmission gave up on it: its fallback
+# to a plaintext handshake is broken on uTP.) btt get connects in plaintext, which Transmission
+# accepts with these settings.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -97,7 +99,7 @@ check_not_slower() {
     [ "$b" -le "$limit" ] || soft_fail "$label: btt took $b ms, more than 1.25 x libtorrent's $l ms + 10 s"
 }
 
-tr_start tr "$NB" "$B" 51413 "$T/trdl" true 0
+tr_start tr "$NB" "$B" 51413 "$T/trdl" true 1
 
 # --- 1. Transmission downloads: from btt seed, then from libtorrent
 start seed ip netns exec "$NA" "$BTT" seed "$T/t1.torrent" -d "$T/s1" --bind "$A" --port 0 -v
@@ -127,6 +129,8 @@ for i in 1 2; do
 done
 grep -q 'handshake done over uTP' "$T/log/seed.err" ||
     soft_fail "btt seed logged no uTP handshake: $(grep -m3 'handshake done' "$T/log/seed.err" | tr '\n' ';')"
+grep -q 'handshake done over uTP, encrypted (MSE RC4)' "$T/log/seed.err" ||
+    fail "Transmission (encryption preferred) did not reach btt seed through MSE: $(grep -m3 'handshake done' "$T/log/seed.err" | tr '\n' ';')"
 if grep -q 'handshake done over TCP' "$T/log/seed.err"; then
     soft_fail "btt seed had a TCP peer: $(grep -m3 'handshake done over TCP' "$T/log/seed.err" | tr '\n' ';')"
 fi
