@@ -73,6 +73,7 @@ static void send_to(btt_torrent *t, peer *p, uint64_t now)
         uint8_t f = 0;
         if (q->seed) f |= BTT_PEX_SEED;
         if (q->tr == TR_UTP) f |= BTT_PEX_UTP;
+        if (q->mse_done) f |= BTT_PEX_ENCRYPTION; /* it chose MSE with us */
         if (!q->incoming) f |= BTT_PEX_REACHABLE; /* we reached it */
         added[na++] = (btt_pex_peer){a, f};
     }
