@@ -436,14 +436,14 @@ declare -A _TR_NS=()
 
 # tr_start NAME NS BIND_IP PEER_PORT DOWNLOAD_DIR [UTP [ENCRYPTION]]
 tr_start() {
-    local name=$1 ns=$2 ip=$3 pport=$4 dl=$5 utp=${6:-false} enc=${7:-0}
+    local name=$1 ns=$2 ip=$3 pport=$4 dl=$5 utp=${6:-false} enc=${7:-1}
     need transmission-daemon transmission-remote
     local conf=$T/tr-$name
     mkdir -p "$conf" "$dl"
     # uTP off by default (Transmission's default is on; UTP=true keeps it), no DHT/LPD/PEX/port
-    # mapping, plaintext preferred by default (encryption 0 = "prefer unencrypted", still
-    # accepts MSE; Transmission's default is 1 = "prefer encrypted"), RPC on the namespace's own
-    # loopback only.
+    # mapping, encryption as Transmission's default (1 = "prefer encrypted": its outgoing
+    # connections start with MSE, docs/mse.md; 0 = "prefer unencrypted"), RPC on the namespace's
+    # own loopback only.
     cat >"$conf/settings.json" <<EOF
 {
     "bind-address-ipv4": "$ip",
