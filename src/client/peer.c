@@ -329,7 +329,9 @@ static bool mse_layer(peer *p)
     }
     btt_error err = {0};
     uint32_t allowed = p->s->o.require_encryption ? BTT_MSE_RC4 : BTT_MSE_RC4 | BTT_MSE_PLAINTEXT;
-    if (btt_mse_receiver(&p->mse, allowed, BTT_MSE_RC4, find_skey, p->s, &err)) {
+    /* both offered: plaintext after the obfuscated handshake, as libtorrent chooses (RC4 costs CPU
+     * on every byte; a peer that wants it offers RC4 alone, as Transmission does) */
+    if (btt_mse_receiver(&p->mse, allowed, BTT_MSE_PLAINTEXT, find_skey, p->s, &err)) {
         peer_close(p, btt_error_str(&err));
         return false;
     }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Message Stream Encryption (docs/mse.md) against libtorrent, on loopback, over TCP and uTP:
 #   1. libtorrent with encryption forced (MSE, RC4 only, plaintext refused) downloads from
-#      `btt seed` (default settings: btt answers MSE as the receiving side);
+#      `btt seed` (default settings: btt answers MSE as the receiving side); libtorrent with its
+#      default policy (MSE first, RC4 or plaintext) gets the plaintext method;
 #   2. `btt get --encryption require` downloads from a libtorrent seeder with encryption forced
 #      (btt opens MSE as the initiator, its handshake in the initial payload);
 #   3. `btt get --encryption require` against a libtorrent seeder with encryption disabled gets
@@ -13,7 +14,7 @@ set -euo pipefail
 need cmp
 
 MiB=$((1024 * 1024))
-mkdir -p "$T/src" "$T/dl-lt" "$T/dl-lt-utp" "$T/dl-btt" "$T/dl-btt-utp" "$T/dl-no" "$T/dl-lt-no"
+mkdir -p "$T/src" "$T/dl-lt" "$T/dl-lt-utp" "$T/dl-lt-default" "$T/dl-btt" "$T/dl-btt-utp" "$T/dl-no" "$T/dl-lt-no"
 size=$((12 * MiB + 4321))
 make_data "$T/src/enc.bin" "$size"
 btt_create "$T/src/enc.bin" "$T/t.torrent" -p 256
@@ -43,6 +44,15 @@ encrypted_only seed "btt seed"
 grep -q 'handshake done over TCP, encrypted' "$T/log/seed.err" || fail "no encrypted TCP connection in btt seed's log"
 grep -q 'handshake done over uTP, encrypted' "$T/log/seed.err" || fail "no encrypted uTP connection in btt seed's log"
 ok "libtorrent with encryption forced downloaded from btt seed over TCP and uTP: $(grep -m1 '^complete' "$T/log/lt.out")"
+# libtorrent's default (pe_enabled, both levels): it tries MSE first offering RC4 and plaintext;
+# btt picks plaintext for the stream (RC4 would cost CPU on every byte for nothing asked)
+start ltd "$PY" "$SW/lt_get.py" "$T/t.torrent" "$T/dl-lt-default" --peer "127.0.0.1:$port" --timeout 90
+wait_exit ltd 100
+[ "$RC" -eq 0 ] || fail "libtorrent (default encryption) failed (exit $RC): $(err_of ltd | tail -n 5)"
+same_file "$T/src/enc.bin" "$T/dl-lt-default/enc.bin" "libtorrent's copy (default encryption)"
+grep -q 'handshake done over TCP, MSE plaintext' "$T/log/seed.err" ||
+    fail "libtorrent's default connection did not go through MSE with the plaintext method: $(grep 'handshake done' "$T/log/seed.err" | tail -n 3)"
+ok "libtorrent with its default encryption policy: MSE handshake, plaintext stream chosen by btt"
 stop seed
 
 # --- 2. btt get --encryption require from a libtorrent seeder (forced), over TCP and over uTP
