@@ -154,6 +154,7 @@ typedef struct candidate {
     btt_addr addr;
     uint8_t fails;
     bool connected;
+    bool seed;         /* it was a seed when we last talked: not dialled while we are one too */
     uint64_t retry_ms;
     uint64_t hint_bid; /* Speed: the bid a tracker claimed for it (bidannounce); 0: none */
 } candidate;

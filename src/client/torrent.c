@@ -645,7 +645,7 @@ void btt_torrent_add_peer(btt_torrent *t, const btt_addr *a)
         t->cand = v;
         t->capcand = cap;
     }
-    t->cand[t->ncand++] = (candidate){*a, 0, false, 0, 0};
+    t->cand[t->ncand++] = (candidate){.addr = *a};
     if (t->state == T_RUNNING) torrent_connect_now(t); /* not at the next tick: up to 0.5 s later */
 }
 
@@ -694,7 +694,10 @@ void torrent_peer_closed(btt_torrent *t, peer *p)
 {
     session_list_remove(&t->peers, p);
     candidate *c = find_candidate(t, &p->addr);
-    if (c) c->connected = false;
+    if (c) {
+        c->connected = false;
+        if (p->attached) c->seed = p->seed;
+    }
     if (!p->attached) return;
     t->npeers--;
     abort_all_requests(t, p, false);
@@ -728,6 +731,7 @@ static void connect_more(btt_torrent *t, uint64_t now)
     for (size_t i = 0; i < t->ncand && t->npeers < s->o.max_peers && s->half_open < s->o.max_half_open; i++) {
         candidate *c = &t->cand[i];
         if (c->connected || c->retry_ms > now || session_is_banned(s, &c->addr, now)) continue;
+        if (c->seed && t->complete) continue; /* two seeds have nothing to say to each other */
         bool busy = false; /* already talking to this address? */
         for (peer *p = t->peers; p && !busy; p = p->next) busy = btt_addr_eq(&p->addr, &c->addr);
         if (busy) {
