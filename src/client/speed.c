@@ -305,6 +305,10 @@ static void on_bid(btt_torrent *t, peer *p, uint64_t bid_rate)
         return;
     }
     bool was = sp->bid >= speed_reserve_price(t) && sp->bid;
+    if (bid_rate != sp->bid) {
+        char acct[BTT_ACCOUNT_STR_LEN + 1];
+        BTT_LOGI(LOG_MOD, "speed: %s bids %llu/KiB", btt_account_format(&sp->theirs.pk, acct), (unsigned long long)bid_rate);
+    }
     sp->bid = bid_rate;
     /* a new eligible bidder (waiting for a slot, or on a free one): the auction runs at once
      * rather than at the next 10 s round */

@@ -108,10 +108,12 @@ while read -r a r b; do
 done < <(sales)
 [ -n "${BID[d1]:-}" ] && [ -n "${BID[d2]:-}" ] || fail "no sale to d1 or d2 recorded; seeder's speed log:
 $(show_speed_log seed)"
-# the third bid: from the seeder's log of the auction, else from the sales after d3 came
+# the third bid: d3 may never be sold to (it loses the auction, and may complete from the
+# others); the seeder logs every bid it receives
 if [ -z "${BID[d3]:-}" ]; then
-    BID[d3]=$(sales | awk -v a="${ACCT[d1]}" '$1 == a { r = $2 } END { print r }')
-    note "d3 was never sold to; its bid is taken as the last rate d1 paid (${BID[d3]})"
+    BID[d3]=$(sed -n "s/.*speed: ${ACCT[d3]} bids \([0-9]*\)\/KiB\$/\1/p" "$T/log/seed.err" | head -n 1)
+    [ -n "${BID[d3]}" ] || fail "the seeder logged no bid from d3: $(show_speed_log seed)"
+    note "d3 was never sold to; its bid, from the seeder's log: ${BID[d3]}"
 fi
 note "bids: d1 ${BID[d1]}, d2 ${BID[d2]}, d3 ${BID[d3]} units/KiB (reserve $RESERVE)"
 [ "${BID[d1]}" -gt "${BID[d2]}" ] && [ "${BID[d2]}" -gt "${BID[d3]}" ] && [ "${BID[d3]}" -gt "$RESERVE" ] ||
