@@ -10,6 +10,8 @@
 #   BTT_BENCH_RUNS           runs of each mode (default 3)
 #   BTT_BENCH_PIECE_KIB      piece size (default 1024)
 #   BTT_BENCH_RESERVE        the seeder's reserve price, uBTT/KiB (default 1: every byte is paid)
+#   BTT_BENCH_ARGS           more options for both btt processes, e.g. "--no-utp" (TCP; by default
+#                            the download runs over uTP, which btt tries first)
 # Measures the downloader with /usr/bin/time (wall s from start to exit, CPU user+sys) minus its
 # CPU at its "have:" line (set-up: the wallet's Argon2id, ledger look-ups), and the seeder's CPU
 # over the download from /proc. Every download is compared with the original. Prints
@@ -24,6 +26,7 @@ mib=${BTT_BENCH_MIB:-1024}
 runs=${BTT_BENCH_RUNS:-3}
 piece=${BTT_BENCH_PIECE_KIB:-1024}
 reserve=${BTT_BENCH_RESERVE:-1}
+read -r -a extra <<< "${BTT_BENCH_ARGS:-}"
 die() { echo "bench: $*" >&2; exit 2; }
 [ -x "$btt" ] || die "no btt binary at $btt"
 [ -x "$probe" ] || die "no $probe (configure with tests on)"
@@ -68,7 +71,7 @@ one() { # MODE RUN -> prints "wall cpu seeder_cpu spent"
     rm -rf "$run/dl" "$run/state"
     sync # the previous run's gigabyte of dirty pages would otherwise throttle this run's writes
     BTT_STATE_DIR=$run/state/seed "$btt" seed "$run/t.torrent" -d "$work/src" --bind 127.0.0.1 --port 0 \
-        --no-trackers "${speed_seed[@]}" > "$run/seed.out" 2> "$run/seed.err" &
+        --no-trackers "${extra[@]}" "${speed_seed[@]}" > "$run/seed.out" 2> "$run/seed.err" &
     local sp=$!
     pids+=($sp)
     local port
@@ -76,7 +79,7 @@ one() { # MODE RUN -> prints "wall cpu seeder_cpu spent"
     local c0
     c0=$(cpu_of $sp)
     BTT_STATE_DIR=$run/state/get /usr/bin/time -f '%e %U %S' -o "$run/time" "$btt" get "$run/t.torrent" \
-        -d "$run/dl" --bind 127.0.0.1 --port 0 --no-trackers --peer 127.0.0.1:"$port" "${speed_get[@]}" \
+        -d "$run/dl" --bind 127.0.0.1 --port 0 --no-trackers --peer 127.0.0.1:"$port" "${extra[@]}" "${speed_get[@]}" \
         > "$run/get.out" 2> "$run/get.err" &
     local tp=$! gp="" g0=0
     # the downloader's CPU once it is set up (its "have:" line: after the wallet's key derivation
