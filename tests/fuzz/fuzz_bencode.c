@@ -11,16 +11,7 @@
 
 #include "btt/bencode.h"
 #include "btt/buf.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                              \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
-            abort();                                                                             \
-        }                                                                                        \
-    } while (0)
+#include "fuzz.h"
 
 static void encode(btt_buf *b, const btt_ben *n)
 {

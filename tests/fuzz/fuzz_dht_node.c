@@ -12,16 +12,7 @@
 #include <string.h>
 
 #include "btt/dht.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                              \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
-            abort();                                                                             \
-        }                                                                                        \
-    } while (0)
+#include "fuzz.h"
 
 static btt_krpc_msg msg;
 

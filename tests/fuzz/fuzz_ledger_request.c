@@ -11,16 +11,7 @@
 
 #include "btt/buf.h"
 #include "btt/ledger_request.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                              \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
-            abort();                                                                             \
-        }                                                                                        \
-    } while (0)
+#include "fuzz.h"
 
 static const char *const codes[] = {"bad-json", "bad-request", "bad-request-id", "bad-hex", "malformed-op"};
 

@@ -15,16 +15,7 @@
 
 #include "btt/mse.h"
 #include "btt/sha1.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                              \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
-            abort();                                                                             \
-        }                                                                                        \
-    } while (0)
+#include "fuzz.h"
 
 #define BOTH (BTT_MSE_RC4 | BTT_MSE_PLAINTEXT)
 /* what A takes at most: Yb, PadB, VC, crypto_select, len(PadD), PadD */

@@ -6,16 +6,7 @@
 #include <string.h>
 
 #include "btt/pex.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                              \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
-            abort();                                                                             \
-        }                                                                                        \
-    } while (0)
+#include "fuzz.h"
 
 static btt_pex_msg m, r;
 

@@ -15,16 +15,7 @@
 #include "btt/buf.h"
 #include "btt/error.h"
 #include "btt/wire.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                              \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
-            abort();                                                                             \
-        }                                                                                        \
-    } while (0)
+#include "fuzz.h"
 
 #define DEFAULT_MAX ((1u << 20) + BTT_BLOCK_SIZE)
 
