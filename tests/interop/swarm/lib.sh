@@ -22,8 +22,9 @@
 #                       every process in them are removed on exit.
 #   tracker_start NAME IP PORT [NS] [HASH...]   opentracker (whitelist of the hashes) on IP:PORT
 #                       (TCP and UDP), optionally inside namespace NS
-#   tr_start NAME NS IP PEERPORT DLDIR [UTP [ENC]]  transmission-daemon in NS (uTP off and
-#                       plaintext preferred unless UTP=true / ENC=1); tr_remote NAME ARGS...;
+#   tr_start NAME NS IP PEERPORT DLDIR [UTP [ENC]]  transmission-daemon in NS (uTP off unless
+#                       UTP=true; encryption ENC, default 1 = Transmission's "prefer encrypted");
+#                       tr_remote NAME ARGS...;
 #                       tr_wait_done NAME SECS; tr_percent NAME
 #   btt_hash TORRENT    info-hash (hex) from `btt info`
 set -E
