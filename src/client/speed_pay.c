@@ -722,6 +722,49 @@ void speed_pay_on_channel(btt_torrent *t, peer *p, const uint8_t id[BTT_CHANNEL_
     job_push(s, j);
 }
 
+/* A voucher that waits for the ledger's look-up of its channel also rides on that look-up's job:
+ * if the connection is gone when the answer comes (a downloader that completed closes at once),
+ * the voucher is still taken from there instead of being lost with the connection. Only the
+ * loop thread writes these fields; the worker of a JOB_CHECK reads only `channel`. */
+static void attach_to_check(btt_session *s, const btt_speed_msg *m)
+{
+    for (job *j = s->sp->pay->head; j; j = j->next)
+        if (j->kind == JOB_CHECK && !memcmp(j->channel, m->voucher.channel, BTT_CHANNEL_ID_LEN) &&
+            (!j->has_voucher || m->voucher.seq > j->voucher.seq)) {
+            j->voucher = m->voucher;
+            j->has_voucher = true;
+        }
+}
+
+/* The voucher of a check whose connection went away (attach_to_check): accepted into the channel
+ * as the connection would have (signed by the channel's payer, within the deposit, newer than
+ * the best one), booked, counted. */
+static void take_orphan(btt_session *s, in_channel *c, const job *j)
+{
+    const btt_voucher *v = &j->voucher;
+    char amt[BTT_AMOUNT_STRLEN];
+    if (c->has_best && v->seq <= c->best.seq) return; /* taken already, or a newer one */
+    if (c->settling || c->settled || !btt_voucher_verify(v, s->sp->ledger, &c->payer) ||
+        btt_amount_cmp(v->cumulative, c->deposit) > 0) {
+        BTT_LOGW(LOG_MOD, "speed: a voucher for %s BTT from a closed connection cannot be taken",
+                 btt_amount_format(v->cumulative, amt));
+        return;
+    }
+    btt_amount before = c->has_best ? c->best.cumulative : BTT_AMOUNT_ZERO, gain;
+    if (!btt_amount_sub(&gain, v->cumulative, before)) gain = BTT_AMOUNT_ZERO;
+    c->best = *v;
+    c->has_best = true;
+    book_begin(s);
+    book_in(s, c);
+    book_flow(s, c->id, j->info_hash, gain);
+    book_commit(s);
+    btt_torrent *t = session_find_torrent(s, j->info_hash);
+    if (!btt_amount_add(&s->sp->earned, s->sp->earned, gain) || (t && t->sp && !btt_amount_add(&t->sp->earned, t->sp->earned, gain)))
+        BTT_LOGW(LOG_MOD, "speed: earnings overflow");
+    BTT_LOGI(LOG_MOD, "speed: took a voucher for %s BTT that came just before its connection closed",
+             btt_amount_format(v->cumulative, amt));
+}
+
 static void checked(btt_session *s, job *j)
 {
     btt_torrent *t = session_find_torrent(s, j->info_hash);
@@ -750,7 +793,10 @@ static void checked(btt_session *s, job *j)
     if (!c->opened) c->opened = wall_now();
     c->checked = true;
     book_in(s, c);
-    if (!p || !p->sp || memcmp(p->sp->channel, j->channel, BTT_CHANNEL_ID_LEN)) return;
+    if (!p || !p->sp || memcmp(p->sp->channel, j->channel, BTT_CHANNEL_ID_LEN)) {
+        if (j->has_voucher) take_orphan(s, c, j);
+        return;
+    }
     if (!p->sp->channel_ok) { /* a first check; a second (a top-up) keeps the guard's sums */
         p->sp->channel_ok = true;
         btt_amount base = c->has_best ? c->best.cumulative : ci->claimed;
@@ -769,6 +815,7 @@ void speed_pay_on_voucher(btt_torrent *t, peer *p, const btt_speed_msg *m)
     if (sp->channel_checking && !memcmp(m->voucher.channel, sp->channel, BTT_CHANNEL_ID_LEN)) {
         sp->early = *m; /* judged once the ledger has confirmed the channel */
         sp->has_early = true;
+        attach_to_check(s, m);
         return;
     }
     if (!sp->channel_ok || memcmp(m->voucher.channel, sp->channel, BTT_CHANNEL_ID_LEN)) {
@@ -790,9 +837,12 @@ void speed_pay_on_voucher(btt_torrent *t, peer *p, const btt_speed_msg *m)
         /* the payer may have topped the channel up since we looked: look again, once */
         job *j = sp->deposit_recheck ? NULL : job_new(s, JOB_CHECK);
         if (j) {
+            BTT_LOGI(LOG_MOD, "speed: a voucher above the channel's deposit: looking the channel up again");
             sp->deposit_recheck = true;
             sp->early = *m;
             sp->has_early = true;
+            j->voucher = m->voucher; /* taken from the job if the connection is gone by then */
+            j->has_voucher = true;
             sp->channel_checking = true;
             memcpy(j->channel, sp->channel, sizeof j->channel);
             memcpy(j->info_hash, t->mi->info_hash, 20);

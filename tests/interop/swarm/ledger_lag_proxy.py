@@ -4,13 +4,16 @@ seen the newest channels yet): the first LAG lookups of each channel (GET /v1/ch
 answered 404 unknown-channel, as the ledger answers for a channel it does not hold; every other
 request is passed through unchanged.
 
-usage: ledger_lag_proxy.py UPSTREAM-URL --lag N
-Prints "listening on 127.0.0.1:PORT", then "lagged ID" for each lookup it answered itself."""
+usage: ledger_lag_proxy.py UPSTREAM-URL [--lag N] [--delay S]
+--delay S: every channel lookup is answered S seconds late (a slow ledger) instead.
+Prints "listening on 127.0.0.1:PORT", then "lagged ID" for each lookup it answered itself or
+delayed."""
 import argparse
 import http.client
 import http.server
 import sys
 import threading
+import time
 import urllib.parse
 
 
@@ -18,6 +21,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("upstream")
     ap.add_argument("--lag", type=int, default=1)
+    ap.add_argument("--delay", type=float, default=0.0)
     a = ap.parse_args()
     up = urllib.parse.urlsplit(a.upstream)
     seen = {}
@@ -45,7 +49,10 @@ def main():
                 with lock:
                     k = seen.get(cid, 0)
                     seen[cid] = k + 1
-                if k < a.lag:
+                if a.delay:
+                    print("lagged", cid, flush=True)
+                    time.sleep(a.delay)
+                elif k < a.lag:
                     print("lagged", cid, flush=True)
                     self.answer(404, b'{"error":"unknown-channel","message":"no such open channel (lagging view)"}')
                     return

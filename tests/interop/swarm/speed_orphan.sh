@@ -1,0 +1,56 @@
+#!/bin/bash
+# A voucher that arrives while the seeder is still asking the ledger about its channel is not lost
+# when the connection closes before the answer: a btt seeder reads the ledger through
+# ledger_lag_proxy.py --delay 3 (every channel look-up answered 3 s late), so a btt downloader of a
+# 2 MiB torrent (inside the seeder's 4 MiB allowance: it is served before paying) completes, sends
+# its vouchers and exits before the seeder has confirmed the channel. The seeder takes the newest
+# of those vouchers from the pending look-up (checking its signature, the deposit and its seq).
+#
+# Asserts: the downloader completed and exited; the seeder logged taking the voucher of the
+# closed connection (so it came before the look-up's answer); it earned exactly what the downloader spent
+# (floor(reserve * size / 1024)), and after it settles the ledger moved exactly that.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/speed_lib.sh"
+
+MiB=$((1024 * 1024))
+RESERVE=5
+SIZE=$((2 * MiB))
+mkdir -p "$T/src" "$T/dl"
+make_data "$T/src/o.bin" "$SIZE"
+btt_create "$T/src/o.bin" "$T/t.torrent" -p 256
+
+ledger_start
+wallet_make seed
+wallet_make dl
+S0=$(balance "$ACCT_seed")
+D0=$(balance "$ACCT_dl")
+start slow "$PY" "$SW/ledger_lag_proxy.py" "$LEDGER" --delay 3
+SLOW=http://$(wait_line slow '^listening on ' 20 "the proxy's listen line" | sed 's/^listening on //')
+start seed env BTT_STATE_DIR="$T/state-seed" "$BTT" seed "$T/t.torrent" -d "$T/src" --bind 127.0.0.1 --port 0 \
+    --no-trackers --wallet "$T/seed.wallet" --ledger "$SLOW" --reserve-price "$RESERVE" -v
+P=$(listen_port seed)
+wait_line seed '^have: ' 60 "the seeder's startup check" >/dev/null
+start dl env BTT_STATE_DIR="$T/state-dl" "$BTT" get "$T/t.torrent" -d "$T/dl" --bind 127.0.0.1 --port 0 \
+    --no-trackers --peer "127.0.0.1:$P" --wallet "$T/dl.wallet" --ledger "$LEDGER" -v
+wait_exit dl 60
+[ "$RC" -eq 0 ] || fail "the downloader exited $RC: $(show_speed_log dl)"
+expect_complete dl
+same_file "$T/src/o.bin" "$T/dl/o.bin" "the downloader's copy"
+want=$((RESERVE * SIZE / 1024))
+spent=$(spent_of dl)
+[ "$spent" -eq "$want" ] || fail "the downloader spent $spent units, want $want"
+WAIT_STREAM=err wait_line seed 'took a voucher for .* that came just before its connection closed' 20 \
+    "the seeder taking the voucher of the closed connection" >/dev/null
+stop seed 30
+earned=$(earned_of seed)
+[ "$earned" -eq "$want" ] || fail "the seeder earned $earned units, want $want: $(show_speed_log seed)"
+S1=$(balance "$ACCT_seed")
+D1=$(balance "$ACCT_dl")
+[ $((S1 - S0)) -eq "$want" ] || fail "the seeder gained $((S1 - S0)) units on the ledger, want $want"
+[ $((D0 - D1)) -eq "$want" ] || fail "the downloader lost $((D0 - D1)) units on the ledger, want $want"
+invariant_ok unlocked
+ok "vouchers that came while the ledger look-up was pending were taken after the connection closed: earned = spent = $want units"
+stop slow
+stop ledger
+finish
