@@ -132,23 +132,19 @@ static btt_speed_msg msg_of(btt_speed_type type)
     return m;
 }
 
-void speed_refuse(peer *p, const char *code, const char *text)
-{
-    btt_speed_msg m = msg_of(BTT_SPEED_REFUSE);
-    snprintf(m.code, sizeof m.code, "%s", code);
-    snprintf(m.text, sizeof m.text, "%s", text);
-    speed_send(p, &m);
-}
-
 void speed_refuse_channel(peer *p, const char *code, const char *text, const uint8_t id[BTT_CHANNEL_ID_LEN])
 {
     btt_speed_msg m = msg_of(BTT_SPEED_REFUSE);
     snprintf(m.code, sizeof m.code, "%s", code);
     snprintf(m.text, sizeof m.text, "%s", text);
-    memcpy(m.voucher.channel, id, BTT_CHANNEL_ID_LEN);
-    m.has_channel = true;
+    if (id) {
+        memcpy(m.voucher.channel, id, BTT_CHANNEL_ID_LEN);
+        m.has_channel = true;
+    }
     speed_send(p, &m);
 }
+
+void speed_refuse(peer *p, const char *code, const char *text) { speed_refuse_channel(p, code, text, NULL); }
 
 static void send_reserve(btt_torrent *t, peer *p)
 {

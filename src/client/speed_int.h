@@ -82,7 +82,7 @@ struct speed_peer {
 uint64_t speed_allowance(const btt_torrent *t); /* bytes a paying peer may owe: max(2 pieces, 4 MiB) */
 void speed_send(peer *p, const btt_speed_msg *m);
 void speed_refuse(peer *p, const char *code, const char *text);
-/* The same naming the channel the refusal is about (docs/speed-protocol.md 3.8). */
+/* The same naming the channel the refusal is about (docs/speed-protocol.md 3.8; id NULL: none). */
 void speed_refuse_channel(peer *p, const char *code, const char *text, const uint8_t id[BTT_CHANNEL_ID_LEN]);
 void speed_malformed(btt_torrent *t, peer *p, const char *why);
 void speed_ban(btt_torrent *t, peer *p, const char *why); /* disconnect; refuse address and account */

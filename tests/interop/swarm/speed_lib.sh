@@ -180,3 +180,19 @@ $(show_speed_log "$seeder" 25)"
         sleep 0.2
     done
 }
+
+# settled_exactly WANT: stops the seeder "seed" (SIGTERM: it settles its channels) and checks that
+# it earned WANT units, settled a channel, and that on the ledger it gained and "dl" lost exactly
+# WANT since S0 / D0 (their balances before), with nothing left locked.
+settled_exactly() {
+    local want=$1 earned s1 d1
+    stop seed 30
+    earned=$(earned_of seed)
+    [ "$earned" -eq "$want" ] || fail "the seeder earned $earned units, want $want: $(show_speed_log seed)"
+    grep -q 'settled a channel' "$T/log/seed.err" || fail "the seeder did not settle on SIGTERM: $(show_speed_log seed)"
+    s1=$(balance "$ACCT_seed")
+    d1=$(balance "$ACCT_dl")
+    [ $((s1 - S0)) -eq "$want" ] || fail "the seeder gained $((s1 - S0)) units on the ledger, want $want"
+    [ $((D0 - d1)) -eq "$want" ] || fail "the downloader lost $((D0 - d1)) units on the ledger, want $want"
+    invariant_ok unlocked
+}
