@@ -50,6 +50,7 @@ typedef struct gai_ctx {
 typedef struct curl_sock {
     uv_poll_t poll;
     curl_socket_t fd;
+    int events; /* the UV_READABLE / UV_WRITABLE set libcurl asked for */
     btt_tracker_client *c;
     struct curl_sock *prev, *next;
 } curl_sock;
@@ -275,12 +276,21 @@ static void check_multi_info(btt_tracker_client *c)
     }
 }
 
+/* An error on the socket (libuv reports POLLERR as a status < 0 and stops the handle) is not
+ * passed on as CURL_CSELECT_ERR: libcurl then fails the transfer with "select/poll returned
+ * error". Told the socket is ready, it does the I/O, meets the error itself and handles it as it
+ * would: a request sent on a kept-alive connection the tracker had already closed (opentracker
+ * answers HTTP/1.1 and closes) is retried on a fresh one. Without this a `stopped` announce sent
+ * right after `completed` was lost and the tracker kept listing us as a seed. */
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     curl_sock *s = h->data;
     btt_tracker_client *c = s->c;
     int flags = 0;
-    if (status < 0) flags = CURL_CSELECT_ERR;
+    if (status < 0) {
+        events = s->events;
+        uv_poll_start(&s->poll, s->events, on_poll); /* libuv stopped it; libcurl still owns the socket */
+    }
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
     int running;
@@ -320,6 +330,7 @@ static int curl_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, voi
     int ev = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) ev |= UV_READABLE;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ev |= UV_WRITABLE;
+    s->events = ev;
     return uv_poll_start(&s->poll, ev, on_poll) == 0 ? 0 : -1;
 }
 
