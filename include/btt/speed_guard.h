@@ -9,9 +9,12 @@
  *   paid     the best accepted voucher's cumulative amount minus `base` (what the channel had
  *            already promised when this connection started)
  *
- * A block may be served while owed + its charge - paid <= the charge of allowance_bytes at the
- * current rate (the allowance; the caller chooses the bytes: the client uses max(2 pieces, 4 MiB),
- * docs/speed-protocol.md 4). Beyond that requests are held; if no voucher covering the debt arrives within
+ * A block may be served while owed + its charge - paid <= the charge of the allowance at the
+ * current rate. The allowance is btt_guard_allowance(allowance_bytes, bytes served): the caller's
+ * floor (the client uses max(2 pieces, 4 MiB)), growing to an eighth of what this peer was served,
+ * at most BTT_GUARD_GROWN_MAX (docs/speed-protocol.md 4): a peer that paid for much may run
+ * further ahead, which a fast link needs, and what it could take unpaid stays a small part of
+ * what it paid for. Beyond that requests are held; if no voucher covering the debt arrives within
  * BTT_GUARD_HOLD_MS of the hold starting the verdict is CHOKE and a strike is counted; the
  * BTT_GUARD_STRIKES-th strike is BAN. */
 #ifndef BTT_SPEED_GUARD_H
@@ -25,6 +28,8 @@
 #define BTT_GUARD_HOLD_MS 30000
 #define BTT_GUARD_STRIKES 3
 #define BTT_GUARD_BAN_MS (3600 * 1000)
+#define BTT_GUARD_GROWN_DIV 8              /* the allowance grows to served / this ... */
+#define BTT_GUARD_GROWN_MAX (16u << 20)    /* ... up to this many bytes */
 
 typedef enum btt_guard_verdict {
     BTT_GUARD_OK,    /* keep going */
@@ -34,7 +39,8 @@ typedef enum btt_guard_verdict {
 
 typedef struct btt_guard {
     uint64_t rate;          /* current rate, units/KiB (0: serving for free, nothing is owed) */
-    uint64_t allowance_bytes; /* the allowance is these bytes' charge at the current rate */
+    uint64_t allowance_bytes; /* the allowance's floor, bytes (charged at the current rate) */
+    uint64_t served_bytes;  /* everything served to this peer, at any rate (the allowance grows) */
     btt_amount owed, paid;
     uint64_t rate_bytes;    /* bytes served at the current rate (owed counts them as one charge) */
     uint64_t allow_rate;    /* the allowance's rate: the highest rate since the debt was last covered */
@@ -47,6 +53,10 @@ typedef struct btt_guard {
 } btt_guard;
 
 void btt_guard_init(btt_guard *g, uint64_t allowance_bytes);
+/* The allowance in bytes for a floor and the bytes served so far:
+ * max(floor, min(BTT_GUARD_GROWN_MAX, served / BTT_GUARD_GROWN_DIV)). A payer that counts the
+ * bytes it received at a price gets at most the seeder's figure (the seeder counts on sending). */
+uint64_t btt_guard_allowance(uint64_t floor_bytes, uint64_t served_bytes);
 /* The rate for blocks served from now on (bid_response sent). */
 void btt_guard_set_rate(btt_guard *g, uint64_t rate);
 /* The channel and what it had promised already (its best voucher's cumulative when we started):

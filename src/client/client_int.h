@@ -256,6 +256,7 @@ struct btt_session {
     struct dht_glue *dht;                  /* dht_glue.c; NULL: DHT off */
     uint64_t dht_dropped, udp_unknown, udp_send_errors;
     uv_timer_t tick;
+    uv_timer_t pay_timer;    /* speed_pay.c: sends vouchers held back to cover several pieces */
     uint8_t peer_id[20];
     btt_torrent *torrents;
     peer *pending;           /* incoming peers before their handshake */

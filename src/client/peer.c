@@ -81,6 +81,10 @@ static void on_closed(uv_handle_t *h)
 void peer_close(peer *p, const char *why)
 {
     if (p->state == P_CLOSING) return;
+    if (p->state == P_ACTIVE && p->sp) {
+        speed_pay_flush(p->s); /* a voucher held back to cover more pieces goes out first (3.7) */
+        if (p->state == P_CLOSING) return; /* sending it failed and closed p */
+    }
     char a[BTT_ADDR_STRLEN];
     if (p->state == P_ACTIVE) BTT_LOGI(LOG_MOD, "peer %s closed: %s", btt_addr_format(&p->addr, a), why);
     else BTT_LOGD(LOG_MOD, "peer %s closed: %s", btt_addr_format(&p->addr, a), why);

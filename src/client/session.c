@@ -335,6 +335,9 @@ btt_err btt_session_new(uv_loop_t *loop, const btt_session_opts *opts, btt_sessi
     s->tick.data = s;
     s->open_handles++;
     uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+    uv_timer_init(loop, &s->pay_timer);
+    s->pay_timer.data = s;
+    s->open_handles++;
     dht_glue_open(s);
     *out = s;
     return BTT_OK;
@@ -355,6 +358,7 @@ static void close_handles(btt_session *s)
     s->open_handles++; /* held until everything below is started */
     uv_close((uv_handle_t *)&s->listener, on_handle_closed);
     uv_close((uv_handle_t *)&s->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&s->pay_timer, on_handle_closed);
     for (peer *p = s->pending, *next; p; p = next) {
         next = p->next;
         peer_close(p, "closing");
@@ -381,6 +385,7 @@ void btt_session_close(btt_session *s, void (*done)(void *ud), void *ud)
     if (s->closing || s->drain_until_ms) return;
     s->done = done;
     s->done_ud = ud;
+    speed_pay_flush(s); /* vouchers held back to cover several pieces go now */
     if (speed_session_owes(s)) {
         /* a voucher for verified pieces waits for a channel open or top-up: the connections
          * stay until it has gone out (DRAIN_MS at most), so the seller is paid */

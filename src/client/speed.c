@@ -487,6 +487,13 @@ bool speed_pays(const peer *p) { return p->sp && p->sp->rate_told; }
 
 uint64_t speed_rate_of(const peer *p) { return p->sp && p->sp->active ? p->sp->pay_rate : 0; }
 
+uint64_t speed_block_received(peer *p, uint32_t length)
+{
+    uint64_t r = speed_rate_of(p);
+    if (r) p->sp->paid_rx += length;
+    return r;
+}
+
 bool speed_owes(const peer *p) { return p->sp && p->sp->active && speed_pay_owes(p->s, &p->sp->payee); }
 
 /* ----------------------------------------------------------------------------- tick */

@@ -52,12 +52,17 @@ bool speed_pays(const peer *p);
 
 /* Downloading: the rate p charges for blocks it sends now (0: free). */
 uint64_t speed_rate_of(const peer *p);
+/* Downloading: a block of `length` bytes came from p; returns the rate it costs (0: free). */
+uint64_t speed_block_received(peer *p, uint32_t length);
 
 /* Downloading: we owe p (its seller) for verified pieces, and the voucher waits for a channel
  * open or top-up in flight: keep the connection so the voucher reaches it. */
 bool speed_owes(const peer *p);
 /* The same for any seller of the session: closing waits (a few seconds at most) for it. */
 bool speed_session_owes(const btt_session *s);
+/* Sends every voucher held back to cover several pieces (docs/speed-protocol.md 3.7); no-op
+ * without Speed. */
+void speed_pay_flush(btt_session *s);
 
 /* A piece passed its hash check: pay each seeder for the blocks it sent (pb->rate). */
 void speed_piece_passed(btt_torrent *t, const pbuf *pb);

@@ -73,6 +73,7 @@ struct speed_peer {
     bool has_reserve, proof_sent;
     uint32_t ch_piece, ch_chunk;   /* its challenge */
     uint64_t pay_rate;             /* the rate it charges us (its bid_response) */
+    uint64_t paid_rx;              /* bytes received from it at a price (its guard's allowance grows) */
     btt_account payee;
     btt_amount lock;
     uint64_t expiry_need;

@@ -33,6 +33,7 @@
 #define SETTLE_MARGIN_S 3600         /* close a channel this long before it expires */
 #define EXPIRY_MARGIN_S 3600         /* open channels this much longer than the seeder asks */
 #define RENAME_MS 10000              /* a refused channel the ledger holds is named again at most this often */
+#define COALESCE_MS 20               /* a voucher may wait this long to cover more pieces (3.7) */
 
 typedef enum { CH_NONE, CH_OPENING, CH_OPEN, CH_FAILED } ch_state;
 
@@ -53,6 +54,9 @@ typedef struct out_channel {
     btt_amount cumulative; /* promised so far (the last voucher's amount) */
     uint64_t seq;          /* the last voucher's seq */
     btt_amount unsent;     /* charges for verified pieces not yet in a voucher we could send */
+    uint64_t unsent_bytes; /* the bytes those charges are for */
+    uint32_t unsent_piece; /* the last of those pieces (the voucher's informative `piece`) */
+    uint64_t voucher_ms;   /* when the last voucher was signed (loop time) */
     uint64_t expiry;       /* seconds since the epoch */
     uint64_t retry_ms;
     bool topping_up;
@@ -386,6 +390,8 @@ static peer *prepare_voucher(btt_session *s, out_channel *c, uint32_t piece, btt
         c->cumulative = total;
         c->seq++;
         c->unsent = BTT_AMOUNT_ZERO;
+        c->unsent_bytes = 0;
+        c->voucher_ms = uv_now(s->loop);
         book_out(s, c); /* booked before it leaves: a restart continues above this seq */
         return p;
     }
@@ -602,6 +608,45 @@ static void verified(btt_session *s, job *j)
     peer_flush(p);
 }
 
+static void on_pay_timer(uv_timer_t *h);
+
+/* docs/speed-protocol.md 3.7: when pieces from one seller pass faster than one per COALESCE_MS,
+ * a voucher may wait (COALESCE_MS at most, the session's pay_timer sends it) to cover the next
+ * ones too, while the bytes it would cover stay below half the seller's allowance (section 4;
+ * `from` is the connection that sent them: its guard's allowance grows with what it served, and
+ * paid_rx, counted on arrival, is never more than the guard's count). At loopback speeds this
+ * cuts the signatures the seller checks and the vouchers both sides commit to disk to one per
+ * several pieces; at real speeds (a piece every few tens of ms or slower) nothing waits. */
+static bool hold_voucher(btt_session *s, const btt_torrent *t, const out_channel *c, const peer *from)
+{
+    uint64_t now = uv_now(s->loop);
+    uint64_t allowance = btt_guard_allowance(speed_allowance(t), from->sp->paid_rx);
+    if (c->state != CH_OPEN || c->unsent_bytes >= allowance / 2 || now - c->voucher_ms >= COALESCE_MS)
+        return false;
+    if (!uv_is_active((uv_handle_t *)&s->pay_timer)) {
+        if (uv_timer_start(&s->pay_timer, on_pay_timer, COALESCE_MS, 0) != 0) return false;
+    }
+    return true;
+}
+
+void speed_pay_flush(btt_session *s)
+{
+    speed_pay *pay = s->sp ? s->sp->pay : NULL;
+    if (!pay) return;
+    uv_timer_stop(&s->pay_timer);
+    for (size_t i = 0; i < pay->nout; i++) {
+        out_channel *c = &pay->out[i];
+        if (!c->unsent_bytes || c->state != CH_OPEN) continue;
+        btt_speed_msg m;
+        book_begin(s);
+        peer *to = prepare_voucher(s, c, c->unsent_piece, &m);
+        book_commit(s);
+        if (to) send_voucher(to, &m);
+    }
+}
+
+static void on_pay_timer(uv_timer_t *h) { speed_pay_flush(h->data); }
+
 void speed_piece_passed(btt_torrent *t, const pbuf *pb)
 {
     if (!t->sp || !pb->rate) return;
@@ -615,9 +660,11 @@ void speed_piece_passed(btt_torrent *t, const pbuf *pb)
         peer *p = torrent_find_peer(t, &pb->from[b]);
         if (!p || !p->sp) continue; /* gone: its account is unknown here, the data stays free */
         btt_amount sum = BTT_AMOUNT_ZERO;
+        uint64_t bytes = 0;
         for (uint32_t k = b; k < pb->nblocks; k++) {
             if (!pb->rate[k] || !btt_addr_eq(&pb->from[k], &pb->from[b])) continue;
             uint32_t len = btt_picker_block_size(t->pk, pb->piece, k);
+            bytes += len;
             if (!btt_amount_add(&sum, sum, btt_speed_charge(pb->rate[k], len))) sum = BTT_AMOUNT_SUPPLY;
         }
         out_channel *c = out_find(s->sp->pay, &p->sp->payee, true);
@@ -640,10 +687,12 @@ void speed_piece_passed(btt_torrent *t, const pbuf *pb)
         }
         if (!btt_amount_add(&s->sp->spent, s->sp->spent, sum) || !btt_amount_add(&t->sp->spent, t->sp->spent, sum))
             continue;
+        c->unsent_bytes += bytes;
+        c->unsent_piece = pb->piece;
         book_begin(s); /* the piece's flow and the voucher: one commit, and only then is it sent */
         flow_out(s, c, t->mi->info_hash, sum);
         btt_speed_msg m;
-        peer *to = prepare_voucher(s, c, pb->piece, &m);
+        peer *to = hold_voucher(s, t, c, p) ? NULL : prepare_voucher(s, c, pb->piece, &m);
         book_commit(s);
         if (to) send_voucher(to, &m);
         if (over) speed_budget_exhausted(s, "the data bought reached it");

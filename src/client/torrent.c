@@ -405,7 +405,7 @@ static void on_block(btt_torrent *t, peer *p, const btt_msg *m)
     }
     memcpy(pb->data + m->begin, m->data, m->length);
     pb->from[m->begin / BTT_BLOCK_SIZE] = p->addr;
-    if (pb->rate) pb->rate[m->begin / BTT_BLOCK_SIZE] = speed_rate_of(p);
+    if (pb->rate) pb->rate[m->begin / BTT_BLOCK_SIZE] = speed_block_received(p, m->length);
     if (complete) {
         pb->hashing = true;
         t->hashing++;

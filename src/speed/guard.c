@@ -1,6 +1,6 @@
 /* guard.c - the seeder's per-peer payment guard (btt/speed_guard.h, docs/speed-protocol.md 4):
- * what a Speed peer owes against what its vouchers pay, the one-piece allowance, the 30 s hold
- * and the strikes. */
+ * what a Speed peer owes against what its vouchers pay, the allowance, the 30 s hold and the
+ * strikes. */
 #include "btt/speed_guard.h"
 
 #include "btt/speed_price.h"
@@ -23,10 +23,18 @@ static btt_amount owed_after(const btt_guard *g, uint64_t more)
     return sat_add(settled, btt_speed_charge(g->rate, add_bytes(g->rate_bytes, more)));
 }
 
-/* owed - paid <= the allowance (allowance_bytes at the allowance rate) */
+uint64_t btt_guard_allowance(uint64_t floor_bytes, uint64_t served_bytes)
+{
+    uint64_t grown = served_bytes / BTT_GUARD_GROWN_DIV;
+    if (grown > BTT_GUARD_GROWN_MAX) grown = BTT_GUARD_GROWN_MAX;
+    return grown > floor_bytes ? grown : floor_bytes;
+}
+
+/* owed - paid <= the allowance (its bytes at the allowance rate) */
 static bool within_allowance(const btt_guard *g, btt_amount owed)
 {
-    u128 allowance = btt_amount_units(btt_speed_charge(g->allow_rate > g->rate ? g->allow_rate : g->rate, g->allowance_bytes));
+    uint64_t bytes = btt_guard_allowance(g->allowance_bytes, g->served_bytes);
+    u128 allowance = btt_amount_units(btt_speed_charge(g->allow_rate > g->rate ? g->allow_rate : g->rate, bytes));
     return btt_amount_units(owed) <= (u128)btt_amount_units(g->paid) + allowance;
 }
 
@@ -69,6 +77,7 @@ void btt_guard_served(btt_guard *g, uint32_t length)
 {
     g->owed = owed_after(g, length);
     g->rate_bytes = add_bytes(g->rate_bytes, length);
+    g->served_bytes = add_bytes(g->served_bytes, length);
 }
 
 bool btt_guard_voucher(btt_guard *g, btt_amount cumulative, uint64_t seq)

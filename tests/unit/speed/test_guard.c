@@ -1,7 +1,8 @@
 /* Unit tests for the seeder's payment guard (btt/speed_guard.h, docs/speed-protocol.md 4):
  * serving within the one-piece allowance, holding beyond it, vouchers releasing the hold and
  * stale ones refused, the channel's base, rate changes, short requests, the 30 s hold turning
- * into CHOKE and strikes into BAN, and rate 0 never holding. Explicit clock throughout.
+ * into CHOKE and strikes into BAN, rate 0 never holding, and the allowance growing with what a
+ * paying peer was served (never for one that does not pay). Explicit clock throughout.
  *
  * The usual numbers: 256 KiB pieces at 4 units/KiB, so a 16 KiB block costs 64 units and the
  * allowance (one piece) is 1024 units = 16 blocks. */
@@ -222,6 +223,41 @@ static void test_rate_zero_never_holds(void **state)
     assert_int_equal(btt_guard_tick(&g, T0 + 30000), BTT_GUARD_OK);
 }
 
+static void test_allowance_grows(void **state)
+{
+    (void)state;
+    const uint64_t MiB = 1u << 20;
+    assert_int_equal(btt_guard_allowance(4 * MiB, 0), 4 * MiB);
+    assert_int_equal(btt_guard_allowance(4 * MiB, 32 * MiB), 4 * MiB);
+    assert_int_equal(btt_guard_allowance(4 * MiB, 64 * MiB), 8 * MiB);
+    assert_int_equal(btt_guard_allowance(4 * MiB, 1024 * MiB), BTT_GUARD_GROWN_MAX);
+    assert_int_equal(btt_guard_allowance(4 * MiB, UINT64_MAX), BTT_GUARD_GROWN_MAX);
+    assert_int_equal(btt_guard_allowance(32 * MiB, 1024 * MiB), 32 * MiB); /* two big pieces win */
+
+    /* a peer that never pays: served stops at the floor, so the allowance never grows */
+    btt_guard g;
+    fresh(&g, 4);
+    serve(&g, 16, T0);
+    assert_false(btt_guard_may_serve(&g, BLOCK, T0));
+
+    /* a peer that pays for each piece: after 4 MiB served (256 blocks) the allowance is an eighth
+     * of that, 512 KiB = 32 blocks, twice the one-piece floor; every block served unpaid adds an
+     * eighth of a block, so the n+1-th unpaid block passes while n + 1 <= 32 + n / 8: 36 pass */
+    fresh(&g, 4);
+    uint64_t seq = 0;
+    for (int piece = 0; piece < 16; piece++) {
+        serve(&g, 16, T0 + (uint64_t)piece);
+        assert_true(btt_guard_voucher(&g, amt(1024 * (uint64_t)(piece + 1)), ++seq));
+    }
+    assert_int_equal(g.served_bytes, 4 * MiB);
+    serve(&g, 36, T0 + 100);
+    assert_int_equal(units(btt_guard_debt(&g)), 36 * 64);
+    assert_false(btt_guard_may_serve(&g, BLOCK, T0 + 100)); /* the 37th is held */
+    assert_true(g.holding);
+    assert_true(btt_guard_voucher(&g, amt(1024 * 16 + 36 * 64), ++seq));
+    assert_false(g.holding);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_short_requests),
         cmocka_unit_test(test_strikes_and_ban),
         cmocka_unit_test(test_rate_zero_never_holds),
+        cmocka_unit_test(test_allowance_grows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
