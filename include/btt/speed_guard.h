@@ -11,10 +11,9 @@
  *
  * A block may be served while owed + its charge - paid <= the charge of the allowance at the
  * current rate. The allowance is btt_guard_allowance(allowance_bytes, bytes served): the caller's
- * floor (the client uses max(2 pieces, 4 MiB)), growing to an eighth of what this peer was served,
- * at most BTT_GUARD_GROWN_MAX (docs/speed-protocol.md 4): a peer that paid for much may run
- * further ahead, which a fast link needs, and what it could take unpaid stays a small part of
- * what it paid for. Beyond that requests are held; if no voucher covering the debt arrives within
+ * floor (the client uses max(2 pieces, 4 MiB)), growing to half of what this peer was served, at
+ * most BTT_GUARD_GROWN_MAX (docs/speed-protocol.md 4): a peer that paid for much may run further
+ * ahead, which a fast link needs, and beyond the floor it never owes more than it already paid. Beyond that requests are held; if no voucher covering the debt arrives within
  * BTT_GUARD_HOLD_MS of the hold starting the verdict is CHOKE and a strike is counted; the
  * BTT_GUARD_STRIKES-th strike is BAN. */
 #ifndef BTT_SPEED_GUARD_H
@@ -28,7 +27,7 @@
 #define BTT_GUARD_HOLD_MS 30000
 #define BTT_GUARD_STRIKES 3
 #define BTT_GUARD_BAN_MS (3600 * 1000)
-#define BTT_GUARD_GROWN_DIV 8              /* the allowance grows to served / this ... */
+#define BTT_GUARD_GROWN_DIV 2              /* the allowance grows to served / this ... */
 #define BTT_GUARD_GROWN_MAX (16u << 20)    /* ... up to this many bytes */
 
 typedef enum btt_guard_verdict {

@@ -88,6 +88,9 @@ static void test_partial_voucher(void **state)
     assert_true(btt_guard_voucher(&g, amt(1088 + 640), 4));
     assert_int_equal(units(btt_guard_debt(&g)), 0);
     serve(&g, 10 + 16, T0 + 3);
+    /* 43 blocks served, 27 paid: the allowance has grown to half the served (21.5 blocks), so
+     * the n+1-th further block passes while 16 + n + 1 <= (43 + n) / 2: 10 more */
+    serve(&g, 10, T0 + 3);
     assert_false(btt_guard_may_serve(&g, BLOCK, T0 + 3));
 }
 
@@ -228,8 +231,9 @@ static void test_allowance_grows(void **state)
     (void)state;
     const uint64_t MiB = 1u << 20;
     assert_int_equal(btt_guard_allowance(4 * MiB, 0), 4 * MiB);
-    assert_int_equal(btt_guard_allowance(4 * MiB, 32 * MiB), 4 * MiB);
-    assert_int_equal(btt_guard_allowance(4 * MiB, 64 * MiB), 8 * MiB);
+    assert_int_equal(btt_guard_allowance(4 * MiB, 8 * MiB), 4 * MiB);
+    assert_int_equal(btt_guard_allowance(4 * MiB, 20 * MiB), 10 * MiB);
+    assert_int_equal(btt_guard_allowance(4 * MiB, 32 * MiB), BTT_GUARD_GROWN_MAX);
     assert_int_equal(btt_guard_allowance(4 * MiB, 1024 * MiB), BTT_GUARD_GROWN_MAX);
     assert_int_equal(btt_guard_allowance(4 * MiB, UINT64_MAX), BTT_GUARD_GROWN_MAX);
     assert_int_equal(btt_guard_allowance(32 * MiB, 1024 * MiB), 32 * MiB); /* two big pieces win */
@@ -240,9 +244,10 @@ static void test_allowance_grows(void **state)
     serve(&g, 16, T0);
     assert_false(btt_guard_may_serve(&g, BLOCK, T0));
 
-    /* a peer that pays for each piece: after 4 MiB served (256 blocks) the allowance is an eighth
-     * of that, 512 KiB = 32 blocks, twice the one-piece floor; every block served unpaid adds an
-     * eighth of a block, so the n+1-th unpaid block passes while n + 1 <= 32 + n / 8: 36 pass */
+    /* a peer that pays for each piece: after 4 MiB served (256 blocks) the allowance is half of
+     * that, 2 MiB = 128 blocks, eight times the one-piece floor; every block served unpaid adds
+     * half a block, so the n+1-th unpaid block passes while n + 1 <= (256 + n) / 2: 255 pass, and
+     * then it owes no more than it paid */
     fresh(&g, 4);
     uint64_t seq = 0;
     for (int piece = 0; piece < 16; piece++) {
@@ -250,11 +255,12 @@ static void test_allowance_grows(void **state)
         assert_true(btt_guard_voucher(&g, amt(1024 * (uint64_t)(piece + 1)), ++seq));
     }
     assert_int_equal(g.served_bytes, 4 * MiB);
-    serve(&g, 36, T0 + 100);
-    assert_int_equal(units(btt_guard_debt(&g)), 36 * 64);
-    assert_false(btt_guard_may_serve(&g, BLOCK, T0 + 100)); /* the 37th is held */
+    serve(&g, 255, T0 + 100);
+    assert_int_equal(units(btt_guard_debt(&g)), 255 * 64);
+    assert_true(units(btt_guard_debt(&g)) <= units(g.paid));
+    assert_false(btt_guard_may_serve(&g, BLOCK, T0 + 100)); /* the 256th is held */
     assert_true(g.holding);
-    assert_true(btt_guard_voucher(&g, amt(1024 * 16 + 36 * 64), ++seq));
+    assert_true(btt_guard_voucher(&g, amt(1024 * 16 + 255 * 64), ++seq));
     assert_false(g.holding);
 }
 
