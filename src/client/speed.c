@@ -209,9 +209,10 @@ btt_err speed_build_ext_handshake(btt_torrent *t, peer *p, btt_buf *b)
         return btt_ext_handshake_build(b, items, n, "btt " BTT_VERSION, me.port, PEER_MAX_IN_REQ, &p->addr,
                                        (int64_t)t->mi->info_len);
     if (!p->sp && !(p->sp = calloc(1, sizeof *p->sp))) return BTT_ENOMEM;
-    /* The guard's allowance (docs/speed-protocol.md 4): two pieces (the one being sent and one
-     * whose voucher is on its way) or SPEED_ALLOWANCE_MIN bytes, whichever is more. Less would stall
-     * a fast link for a round trip plus the time a piece spends in the send queues every piece. */
+    /* The floor of the guard's allowance (docs/speed-protocol.md 4): two pieces (the one being
+     * sent and one whose voucher is on its way) or SPEED_ALLOWANCE_MIN bytes, whichever is more.
+     * Less would stall a fast link for a round trip plus the time a piece spends in the send
+     * queues every piece. The guard grows it with what the peer was served. */
     btt_guard_init(&p->sp->guard, speed_allowance(t));
     p->sp->guard.hold_limit_ms = t->s->sp->guard_hold_ms;
     randombytes_buf(p->sp->our_ch, sizeof p->sp->our_ch);

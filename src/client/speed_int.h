@@ -80,7 +80,9 @@ struct speed_peer {
 };
 
 /* speed.c */
-uint64_t speed_allowance(const btt_torrent *t); /* bytes a paying peer may owe: max(2 pieces, 4 MiB) */
+/* The floor of the guard's allowance, bytes: max(2 pieces, 4 MiB); the guard grows it with what
+ * the peer was served (btt_guard_allowance). */
+uint64_t speed_allowance(const btt_torrent *t);
 void speed_send(peer *p, const btt_speed_msg *m);
 void speed_refuse(peer *p, const char *code, const char *text);
 /* The same naming the channel the refusal is about (docs/speed-protocol.md 3.8; id NULL: none). */
