@@ -13,7 +13,8 @@
  * current rate. The allowance is btt_guard_allowance(allowance_bytes, bytes served): the caller's
  * floor (the client uses max(2 pieces, 4 MiB)), growing to half of what this peer was served, at
  * most BTT_GUARD_GROWN_MAX (docs/speed-protocol.md 4): a peer that paid for much may run further
- * ahead, which a fast link needs, and beyond the floor it never owes more than it already paid. Beyond that requests are held; if no voucher covering the debt arrives within
+ * ahead, which a fast link needs, and beyond the floor it never owes more than it already paid.
+ * Beyond that requests are held; if no voucher covering the debt arrives within
  * BTT_GUARD_HOLD_MS of the hold starting the verdict is CHOKE and a strike is counted; the
  * BTT_GUARD_STRIKES-th strike is BAN. */
 #ifndef BTT_SPEED_GUARD_H
