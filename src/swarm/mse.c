@@ -63,27 +63,48 @@ struct btt_mse {
 
 void btt_rc4_init(btt_rc4 *r, const uint8_t *key, size_t len)
 {
-    for (int i = 0; i < 256; i++) r->s[i] = (uint8_t)i;
-    uint8_t j = 0;
-    for (int i = 0; i < 256; i++) {
-        j = (uint8_t)(j + r->s[i] + key[(size_t)i % len]);
-        uint8_t t = r->s[i];
+    for (uint32_t i = 0; i < 256; i++) r->s[i] = i;
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < 256; i++) {
+        j = (j + r->s[i] + key[i % len]) & 255;
+        uint32_t t = r->s[i];
         r->s[i] = r->s[j];
         r->s[j] = t;
     }
     r->i = r->j = 0;
 }
 
+/* One keystream byte: the classic step with i, j and the state held in words. */
+#define RC4_STEP(s, i, j, out)                                                                     \
+    do {                                                                                           \
+        (i) = ((i) + 1) & 255;                                                                     \
+        uint32_t ti_ = (s)[i];                                                                     \
+        (j) = ((j) + ti_) & 255;                                                                   \
+        uint32_t tj_ = (s)[j];                                                                     \
+        (s)[i] = tj_;                                                                              \
+        (s)[j] = ti_;                                                                              \
+        (out) = (s)[(ti_ + tj_) & 255];                                                            \
+    } while (0)
+
 void btt_rc4_crypt(btt_rc4 *r, uint8_t *buf, size_t len)
 {
-    uint8_t i = r->i, j = r->j, *s = r->s;
-    for (size_t k = 0; k < len; k++) {
-        i = (uint8_t)(i + 1);
-        j = (uint8_t)(j + s[i]);
-        uint8_t t = s[i];
-        s[i] = s[j];
-        s[j] = t;
-        buf[k] ^= s[(uint8_t)(s[i] + s[j])];
+    uint32_t i = r->i, j = r->j, *s = r->s, b;
+    size_t k = 0;
+    for (; k + 8 <= len; k += 8) { /* eight keystream bytes, one 64-bit XOR (little or big endian alike) */
+        uint8_t ks[8];
+        for (int q = 0; q < 8; q++) {
+            RC4_STEP(s, i, j, b);
+            ks[q] = (uint8_t)b;
+        }
+        uint64_t w, x;
+        memcpy(&w, buf + k, 8);
+        memcpy(&x, ks, 8);
+        w ^= x;
+        memcpy(buf + k, &w, 8);
+    }
+    for (; k < len; k++) {
+        RC4_STEP(s, i, j, b);
+        buf[k] ^= (uint8_t)b;
     }
     r->i = i;
     r->j = j;
