@@ -5,7 +5,6 @@
 #define BTT_CLIENT_INTERNAL
 #include "client/client_int.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -16,7 +15,6 @@
 #define UDP_MAX_QUEUED 512      /* datagrams waiting in uv_udp_send requests */
 #define UDP_SOCKBUF (4u << 20)  /* asked for both ways; the kernel caps it at [rw]mem_max */
 #define UDP_DRAIN_MS 3000       /* at close, how long released connections may finish */
-#define UDP_BATCH 32            /* datagrams per sendmmsg */
 
 typedef struct udp_sreq {
     uv_udp_send_t req;
@@ -60,27 +58,8 @@ static void on_sent(uv_udp_send_t *req, int status)
     }
 }
 
-/* Queues a copy in libuv's send queue (bounded by the caller). */
-static void queue_datagram(btt_session *s, const struct sockaddr_storage *ss, const uint8_t *p, size_t n)
-{
-    udp_sreq *q = malloc(sizeof *q + n);
-    if (!q) {
-        s->udp_send_errors++;
-        return;
-    }
-    q->s = s;
-    memcpy(q->data, p, n);
-    uv_buf_t b = uv_buf_init((char *)q->data, (unsigned)n);
-    if (uv_udp_send(&q->req, &s->udp, &b, 1, (const struct sockaddr *)ss, on_sent)) {
-        free(q);
-        s->udp_send_errors++;
-        return;
-    }
-    s->udp_queued++;
-}
-
-/* Sends at once when the kernel takes it, else queues a copy. A datagram the kernel refuses
- * for good is dropped and counted: uTP retransmits. */
+/* Sends at once when the kernel takes it, else queues a copy (bounded by the caller). A
+ * datagram the kernel refuses for good is dropped and counted: uTP retransmits. */
 static void send_datagram(btt_session *s, const btt_addr *to, const uint8_t *p, size_t n)
 {
     struct sockaddr_storage ss;
@@ -95,47 +74,20 @@ static void send_datagram(btt_session *s, const btt_addr *to, const uint8_t *p, 
             return;
         }
     }
-    queue_datagram(s, &ss, p, n);
-}
-
-/* The same for a batch, with one sendmmsg per up to UDP_BATCH datagrams instead of a system
- * call each (libuv has no batched send). Only while libuv's queue is empty, so that datagrams
- * leave in order; what the kernel does not take now is queued. */
-static void send_batch(btt_session *s, uint8_t (*buf)[BTT_UTP_MAX_PACKET], const btt_addr *to, const size_t *len,
-                       size_t n)
-{
-    struct sockaddr_storage ss[UDP_BATCH];
-    struct iovec iov[UDP_BATCH];
-    struct mmsghdr mh[UDP_BATCH];
-    memset(mh, 0, n * sizeof *mh);
-    for (size_t k = 0; k < n; k++) {
-        socklen_t sl;
-        to_sockaddr(s, &to[k], &ss[k], &sl);
-        iov[k].iov_base = buf[k];
-        iov[k].iov_len = len[k];
-        mh[k].msg_hdr.msg_name = &ss[k];
-        mh[k].msg_hdr.msg_namelen = sl;
-        mh[k].msg_hdr.msg_iov = &iov[k];
-        mh[k].msg_hdr.msg_iovlen = 1;
+    udp_sreq *q = malloc(sizeof *q + n);
+    if (!q) {
+        s->udp_send_errors++;
+        return;
     }
-    size_t i = 0;
-    uv_os_fd_t fd;
-    if (!s->udp_queued && uv_fileno((const uv_handle_t *)&s->udp, &fd) == 0) {
-        while (i < n) {
-            int r = sendmmsg(fd, mh + i, (unsigned)(n - i), MSG_DONTWAIT);
-            if (r > 0) {
-                i += (size_t)r;
-            } else if (r < 0 && errno == EINTR) {
-                continue;
-            } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
-                break; /* the rest waits in libuv's queue for the socket to drain */
-            } else {
-                s->udp_send_errors++; /* refused for good (say, unreachable): dropped */
-                i++;
-            }
-        }
+    q->s = s;
+    memcpy(q->data, p, n);
+    b = uv_buf_init((char *)q->data, (unsigned)n);
+    if (uv_udp_send(&q->req, &s->udp, &b, 1, (const struct sockaddr *)&ss, on_sent)) {
+        free(q);
+        s->udp_send_errors++;
+        return;
     }
-    for (; i < n; i++) queue_datagram(s, &ss[i], buf[i], len[i]);
+    s->udp_queued++;
 }
 
 bool udp_send_raw(btt_session *s, const btt_addr *to, const uint8_t *p, size_t len)
@@ -147,16 +99,13 @@ bool udp_send_raw(btt_session *s, const btt_addr *to, const uint8_t *p, size_t l
 
 static void transmit(btt_session *s)
 {
-    uint8_t buf[UDP_BATCH][BTT_UTP_MAX_PACKET];
-    btt_addr to[UDP_BATCH];
-    size_t len[UDP_BATCH];
+    uint8_t buf[BTT_UTP_MAX_PACKET];
+    btt_addr to;
     uint64_t now = udp_now_us();
-    while (s->udp_queued < UDP_MAX_QUEUED) { /* (a batch may pass the bound by UDP_BATCH - 1) */
-        size_t n = 0;
-        while (n < UDP_BATCH && (len[n] = btt_utp_mux_transmit(s->utp, now, buf[n], sizeof buf[n], &to[n])) != 0)
-            n++;
-        if (n) send_batch(s, buf, to, len, n);
-        if (n < UDP_BATCH) return;
+    while (s->udp_queued < UDP_MAX_QUEUED) {
+        size_t n = btt_utp_mux_transmit(s->utp, now, buf, sizeof buf, &to);
+        if (!n) return;
+        send_datagram(s, &to, buf, n);
     }
     s->udp_blocked = true; /* on_sent kicks again once the queue has room */
 }
@@ -315,10 +264,7 @@ btt_err udp_open(btt_session *s, int fd, btt_error *err)
     btt_utp_config_default(&cfg);
     cfg.accept_incoming = !s->o.no_utp; /* the socket may be open for the DHT alone */
     s->utp = btt_utp_mux_new(&cfg, session_rand(s));
-    if (!s->utp) {
-        close(fd);
-        return btt_error_set(err, BTT_ENOMEM, "out of memory");
-    }
+    if (!s->utp) return btt_error_set(err, BTT_ENOMEM, "out of memory");
     int size = UDP_SOCKBUF;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size); /* best effort */
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
