@@ -264,7 +264,10 @@ btt_err udp_open(btt_session *s, int fd, btt_error *err)
     btt_utp_config_default(&cfg);
     cfg.accept_incoming = !s->o.no_utp; /* the socket may be open for the DHT alone */
     s->utp = btt_utp_mux_new(&cfg, session_rand(s));
-    if (!s->utp) return btt_error_set(err, BTT_ENOMEM, "out of memory");
+    if (!s->utp) {
+        close(fd);
+        return btt_error_set(err, BTT_ENOMEM, "out of memory");
+    }
     int size = UDP_SOCKBUF;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size); /* best effort */
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
