@@ -19,15 +19,7 @@ need cmp
 
 MiB=$((1024 * 1024))
 RESERVE=5
-mkdir -p "$T/src" "$T/dl"
-make_data "$T/src/crash.bin" $((24 * MiB))
-btt_create "$T/src/crash.bin" "$T/t.torrent" -p 256
-
-ledger_start
-wallet_make seed
-wallet_make dl
-S0=$(balance "$ACCT_seed")
-D0=$(balance "$ACCT_dl")
+speed_sale crash.bin $((24 * MiB))
 PORT=$(free_port)
 BOOK=$T/state-seed/speed.sqlite
 

@@ -22,15 +22,7 @@ need cmp
 
 MiB=$((1024 * 1024))
 RESERVE=5
-mkdir -p "$T/src" "$T/dl"
-make_data "$T/src/hostile.bin" $((16 * MiB))
-btt_create "$T/src/hostile.bin" "$T/t.torrent" -p 256
-
-ledger_start
-wallet_make seed
-wallet_make dl
-S0=$(balance "$ACCT_seed")
-D0=$(balance "$ACCT_dl")
+speed_sale hostile.bin $((16 * MiB))
 
 start seed env BTT_STATE_DIR="$T/state-seed" BTT_SPEED_GUARD_HOLD_MS=1500 "$BTT" seed "$T/t.torrent" \
     -d "$T/src" --bind 127.0.0.1 --port 0 --no-trackers --wallet "$T/seed.wallet" --ledger "$LEDGER" \

@@ -62,6 +62,29 @@ ledger_start() {
     note "ledger $LEDGER (id ${LEDGER_ID:0:16}...)"
 }
 
+# speed_sale FILE SIZE: what a sale from account `seed` to account `dl` starts with: $T/src/FILE of
+# SIZE random bytes and its torrent $T/t.torrent (256 KiB pieces), a ledger, both wallets funded
+# by the faucet, and their balances in S0 and D0.
+speed_sale() {
+    mkdir -p "$T/src" "$T/dl"
+    make_data "$T/src/$1" "$2"
+    btt_create "$T/src/$1" "$T/t.torrent" -p 256
+    ledger_start
+    wallet_make seed
+    wallet_make dl
+    S0=$(balance "$ACCT_seed")
+    D0=$(balance "$ACCT_dl")
+}
+
+# lag_proxy NAME ARGS...: ledger_lag_proxy.py (ARGS: --lag N, --delay S) in front of the ledger,
+# started as NAME; its URL in PROXY.
+lag_proxy() {
+    local name=$1
+    shift
+    start "$name" "$PY" "$SW/ledger_lag_proxy.py" "$LEDGER" "$@"
+    PROXY=http://$(wait_line "$name" '^listening on ' 20 "the proxy's listen line" | sed 's/^listening on //')
+}
+
 ledger_get() {
     curl -sS --max-time 10 "$LEDGER$1" || fail "GET $LEDGER$1 failed"
 }

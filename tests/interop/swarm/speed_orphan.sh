@@ -16,17 +16,9 @@ set -euo pipefail
 MiB=$((1024 * 1024))
 RESERVE=5
 SIZE=$((2 * MiB))
-mkdir -p "$T/src" "$T/dl"
-make_data "$T/src/o.bin" "$SIZE"
-btt_create "$T/src/o.bin" "$T/t.torrent" -p 256
-
-ledger_start
-wallet_make seed
-wallet_make dl
-S0=$(balance "$ACCT_seed")
-D0=$(balance "$ACCT_dl")
-start slow "$PY" "$SW/ledger_lag_proxy.py" "$LEDGER" --delay 3
-SLOW=http://$(wait_line slow '^listening on ' 20 "the proxy's listen line" | sed 's/^listening on //')
+speed_sale o.bin "$SIZE"
+lag_proxy slow --delay 3
+SLOW=$PROXY
 start seed env BTT_STATE_DIR="$T/state-seed" "$BTT" seed "$T/t.torrent" -d "$T/src" --bind 127.0.0.1 --port 0 \
     --no-trackers --wallet "$T/seed.wallet" --ledger "$SLOW" --reserve-price "$RESERVE" -v
 P=$(listen_port seed)

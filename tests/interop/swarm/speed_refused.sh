@@ -17,18 +17,9 @@ set -euo pipefail
 MiB=$((1024 * 1024))
 RESERVE=5
 SIZE=$((8 * MiB))
-mkdir -p "$T/src" "$T/dl"
-make_data "$T/src/r.bin" "$SIZE"
-btt_create "$T/src/r.bin" "$T/t.torrent" -p 256
-
-ledger_start
-wallet_make seed
-wallet_make dl
-S0=$(balance "$ACCT_seed")
-D0=$(balance "$ACCT_dl")
-
-start lag "$PY" "$SW/ledger_lag_proxy.py" "$LEDGER" --lag 1
-LAGGED=http://$(wait_line lag '^listening on ' 20 "the proxy's listen line" | sed 's/^listening on //')
+speed_sale r.bin "$SIZE"
+lag_proxy lag --lag 1
+LAGGED=$PROXY
 start seed env BTT_STATE_DIR="$T/state-seed" "$BTT" seed "$T/t.torrent" -d "$T/src" --bind 127.0.0.1 --port 0 \
     --no-trackers --wallet "$T/seed.wallet" --ledger "$LAGGED" --reserve-price "$RESERVE" --max-upload 4M -v
 P=$(listen_port seed)
