@@ -636,12 +636,7 @@ void speed_pay_flush(btt_session *s)
     uv_timer_stop(&s->pay_timer);
     for (size_t i = 0; i < pay->nout; i++) {
         out_channel *c = &pay->out[i];
-        if (!c->unsent_bytes || c->state != CH_OPEN) continue;
-        btt_speed_msg m;
-        book_begin(s);
-        peer *to = prepare_voucher(s, c, c->unsent_piece, &m);
-        book_commit(s);
-        if (to) send_voucher(to, &m);
+        if (c->unsent_bytes && c->state == CH_OPEN) pay_owed(s, c, c->unsent_piece);
     }
 }
 
